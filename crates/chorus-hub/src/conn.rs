@@ -371,3 +371,35 @@ mod tests {
         assert_eq!(hub.len(), 0);
     }
 }
+
+#[cfg(test)]
+mod footprint {
+    //! Every idle connection holds its task's future; keep it small.
+    use super::*;
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn connection_future_and_session_stay_small() {
+        let hub = crate::Hub::default();
+        let (io, _peer) = tokio::io::duplex(64);
+        let role = tokio_tungstenite::tungstenite::protocol::Role::Server;
+        let ws = WebSocketStream::from_raw_socket(io, role, None).await;
+        let request = crate::session::RequestInfo {
+            uri: "/".parse().unwrap(),
+            headers: http::HeaderMap::new(),
+            remote_addr: None,
+            subprotocol: None,
+        };
+        let session = Session::new(
+            hub.shared.next_id(),
+            request,
+            Default::default(),
+            Arc::clone(&hub.shared),
+        );
+        let fut = run(hub.clone(), session, ws);
+        let size = std::mem::size_of_val(&fut);
+        assert!(size <= 2048, "connection future grew to {size} bytes");
+        let inner = std::mem::size_of::<crate::session::SessionInner>();
+        assert!(inner <= 640, "session grew to {inner} bytes");
+    }
+}
