@@ -1,0 +1,140 @@
+//! The `engine` section (memory or Redis).
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::GoDuration;
+
+/// `engine`: which engine keeps history, presence and does PUB/SUB.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EngineConfig {
+    /// `memory` (default) or `redis`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Redis options, used when `type` is `redis`.
+    pub redis: RedisConfig,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            kind: "memory".to_owned(),
+            redis: RedisConfig::default(),
+        }
+    }
+}
+
+/// A parsed `engine.type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineType {
+    /// Single-node, in-process engine.
+    Memory,
+    /// Redis engine.
+    Redis,
+}
+
+impl EngineConfig {
+    /// The configured engine type, or `None` for an unknown name.
+    pub fn engine_type(&self) -> Option<EngineType> {
+        match self.kind.as_str() {
+            "memory" => Some(EngineType::Memory),
+            "redis" => Some(EngineType::Redis),
+            _ => None,
+        }
+    }
+}
+
+/// `engine.redis`: Redis connection options (parsed and validated only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RedisConfig {
+    /// Redis addresses (`redis://host:port`, `rediss://…`, `unix://…` or
+    /// `host:port`). A single string is accepted too; several addresses shard.
+    #[serde(deserialize_with = "string_or_list")]
+    pub address: Vec<String>,
+    /// Key prefix. Default `centrifugo`.
+    pub prefix: String,
+    /// Connect timeout. Default 1s.
+    pub connect_timeout: GoDuration,
+    /// Read/write timeout. Default 4s.
+    pub io_timeout: GoDuration,
+    /// Database number.
+    pub db: u32,
+    /// ACL user.
+    pub user: String,
+    /// Password.
+    pub password: String,
+    /// `CLIENT SETNAME` value.
+    pub client_name: String,
+    /// Force RESP2.
+    pub force_resp2: bool,
+    /// Redis Cluster seed addresses.
+    #[serde(deserialize_with = "string_or_list")]
+    pub cluster_address: Vec<String>,
+    /// Redis Sentinel addresses.
+    #[serde(deserialize_with = "string_or_list")]
+    pub sentinel_address: Vec<String>,
+    /// Sentinel master name (required with `sentinel_address`).
+    pub sentinel_master_name: String,
+    /// Sentinel ACL user.
+    pub sentinel_user: String,
+    /// Sentinel password.
+    pub sentinel_password: String,
+    /// TLS to Redis.
+    pub tls: RedisTlsConfig,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self {
+            address: vec!["redis://127.0.0.1:6379".to_owned()],
+            prefix: "centrifugo".to_owned(),
+            connect_timeout: GoDuration::from_secs(1),
+            io_timeout: GoDuration::from_secs(4),
+            db: 0,
+            user: String::new(),
+            password: String::new(),
+            client_name: String::new(),
+            force_resp2: false,
+            cluster_address: Vec::new(),
+            sentinel_address: Vec::new(),
+            sentinel_master_name: String::new(),
+            sentinel_user: String::new(),
+            sentinel_password: String::new(),
+            tls: RedisTlsConfig::default(),
+        }
+    }
+}
+
+/// `engine.redis.tls`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RedisTlsConfig {
+    /// Use TLS.
+    pub enabled: bool,
+    /// Client certificate (PEM file).
+    pub cert_pem_file: String,
+    /// Client key (PEM file).
+    pub key_pem_file: String,
+    /// CA certificate (PEM file).
+    pub server_ca_pem_file: String,
+    /// Server name for verification.
+    pub server_name: String,
+    /// Skip certificate verification (development only).
+    pub insecure_skip_verify: bool,
+}
+
+/// Accepts `"a"` or `["a", "b"]`.
+fn string_or_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) if s.is_empty() => Vec::new(),
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
+}

@@ -1,0 +1,173 @@
+//! Centrifugo v6 compatible configuration.
+//!
+//! The configuration is read from a JSON, YAML or TOML file (chosen by the
+//! file extension), then overridden by environment variables
+//! (`CENTRIFUGO_…`, then `CHORUS_…`), then by command-line flags. Keys and
+//! defaults follow Centrifugo v6; see [`Config`] for the sections.
+//!
+//! ```
+//! use chorus_server::config::{Config, ConfigFormat};
+//!
+//! let loaded = Config::from_str_with_env(
+//!     r#"{"client": {"token": {"hmac_secret_key": "secret"}}, "colour": "blue"}"#,
+//!     ConfigFormat::Json,
+//!     [("CENTRIFUGO_HTTP_SERVER_PORT", "9000")],
+//! )
+//! .unwrap();
+//! assert_eq!(loaded.config.http_server.port, 9000);
+//! assert_eq!(loaded.unknown_keys, vec!["colour".to_owned()]);
+//! loaded.config.validate().unwrap();
+//! ```
+
+mod channel;
+mod client;
+mod duration;
+mod engine;
+mod env;
+mod error;
+mod http;
+mod keys;
+mod load;
+mod log;
+mod rpc;
+mod validate;
+
+use serde::{Deserialize, Serialize};
+
+pub use channel::{ChannelConfig, ChannelNamespace, ChannelOptions};
+pub use client::{ClientConfig, PersonalChannelConfig, SubscriptionTokenConfig, TokenConfig};
+pub use duration::{DurationParseError, GoDuration, parse_go_duration};
+pub use engine::{EngineConfig, EngineType, RedisConfig, RedisTlsConfig};
+pub use error::ConfigError;
+pub use http::{
+    AdminConfig, HealthConfig, HttpApiConfig, HttpServerConfig, PrometheusConfig, WebsocketConfig,
+};
+pub use load::{ConfigFormat, ConfigLoader, DEFAULT_CONFIG_PATH, LoadedConfig};
+pub use log::{LogConfig, LogLevel};
+pub use rpc::{RpcConfig, RpcNamespace, RpcOptions, RpcPingConfig};
+
+/// The whole server configuration (Centrifugo v6 layout).
+///
+/// Every field has the Centrifugo default, so `Config::default()` is a
+/// working single-node configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// `http_server`: listen addresses.
+    pub http_server: HttpServerConfig,
+    /// `log`: logging.
+    pub log: LogConfig,
+    /// `engine`: memory or Redis.
+    pub engine: EngineConfig,
+    /// `client`: client connections and tokens.
+    pub client: ClientConfig,
+    /// `channel`: channel options and namespaces.
+    pub channel: ChannelConfig,
+    /// `rpc`: client RPC.
+    pub rpc: RpcConfig,
+    /// `http_api`: server HTTP API.
+    pub http_api: HttpApiConfig,
+    /// `websocket`: WebSocket transport.
+    pub websocket: WebsocketConfig,
+    /// `admin`: admin UI.
+    pub admin: AdminConfig,
+    /// `prometheus`: metrics endpoint.
+    pub prometheus: PrometheusConfig,
+    /// `health`: health endpoint.
+    pub health: HealthConfig,
+    /// `shutdown`: graceful shutdown.
+    pub shutdown: ShutdownConfig,
+    /// `node`: this node.
+    pub node: NodeConfig,
+    /// Write the process id to this file; `""` = don't.
+    pub pid_file: String,
+}
+
+/// `shutdown`: graceful shutdown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ShutdownConfig {
+    /// Max time for a graceful shutdown. Default 30s.
+    pub timeout: GoDuration,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        Self {
+            timeout: GoDuration::from_secs(30),
+        }
+    }
+}
+
+/// `node`: identity of this node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NodeConfig {
+    /// Node name; `""` = `<hostname>_<port>`.
+    pub name: String,
+    /// How often node info metrics are aggregated. Default 60s.
+    pub info_metrics_aggregate_interval: GoDuration,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            info_metrics_aggregate_interval: GoDuration::from_secs(60),
+        }
+    }
+}
+
+impl Config {
+    /// Every problem in this configuration, one precise message each
+    /// (empty when valid).
+    pub fn problems(&self) -> Vec<String> {
+        validate::problems(self)
+    }
+
+    /// Checks the configuration, reporting every problem at once in
+    /// [`ConfigError::Invalid`].
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let problems = self.problems();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    /// Parses configuration text (no environment), collecting unknown keys.
+    pub fn from_str_format(text: &str, format: ConfigFormat) -> Result<LoadedConfig, ConfigError> {
+        Self::from_str_with_env(text, format, std::iter::empty::<(String, String)>())
+    }
+
+    /// Parses configuration text and applies the given environment variables.
+    pub fn from_str_with_env<I, K, V>(
+        text: &str,
+        format: ConfigFormat,
+        env: I,
+    ) -> Result<LoadedConfig, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        ConfigLoader::new().env(env).load_str(text, format)
+    }
+
+    /// Serializes the configuration in the given format (used by
+    /// `defaultconfig` and `genconfig`).
+    pub fn to_string_format(&self, format: ConfigFormat) -> Result<String, ConfigError> {
+        let value =
+            serde_json::to_value(self).map_err(|e| ConfigError::Serialize(e.to_string()))?;
+        load::value_to_string(&value, format)
+    }
+
+    /// Serializes any JSON tree in the given format (used by `genconfig`).
+    pub fn value_to_string(
+        value: &serde_json::Value,
+        format: ConfigFormat,
+    ) -> Result<String, ConfigError> {
+        load::value_to_string(value, format)
+    }
+}

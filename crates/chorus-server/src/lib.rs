@@ -1,0 +1,49 @@
+//! # chorus-server
+//!
+//! The foundation of the Chorus server binary (`chorus`), a real-time
+//! messaging server compatible with Centrifugo v6:
+//!
+//! * [`config`] — Centrifugo v6 configuration: typed sections with the
+//!   documented defaults, JSON/YAML/TOML files, `CENTRIFUGO_*` / `CHORUS_*`
+//!   environment overrides, unknown-key reporting and validation that lists
+//!   every problem at once.
+//! * [`auth`] — JWT verification of connection and subscription tokens
+//!   (HMAC, RSA, ECDSA, JWKS) and token generation helpers.
+//! * [`server`] — the HTTP server, its router and graceful shutdown.
+//! * [`cli`] — the command-line definition of the `chorus` binary.
+//! * [`logging`] — `tracing` subscriber set-up.
+//!
+//! ## Example
+//!
+//! Load a configuration from JSON, then verify an HS256 connection token:
+//!
+//! ```
+//! use chorus_server::auth::{hs256_connect_token, ConnectTokenOptions, TokenVerifier};
+//! use chorus_server::config::{Config, ConfigFormat};
+//!
+//! let loaded = Config::from_str_format(
+//!     r#"{ "client": { "token": { "hmac_secret_key": "my-secret" } } }"#,
+//!     ConfigFormat::Json,
+//! )?;
+//! let config = loaded.config;
+//! config.validate()?;
+//! assert_eq!(config.http_server.port, 8000); // documented default
+//!
+//! let token = hs256_connect_token("my-secret", &ConnectTokenOptions {
+//!     user: "42".to_owned(),
+//!     ttl_seconds: Some(3600),
+//!     ..Default::default()
+//! })?;
+//!
+//! let verifier = TokenVerifier::from_config(&config.client)?;
+//! let runtime = tokio::runtime::Runtime::new()?;
+//! let claims = runtime.block_on(verifier.verify_connect(&token))?;
+//! assert_eq!(claims.sub, "42");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod logging;
+pub mod server;

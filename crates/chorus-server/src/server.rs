@@ -1,0 +1,237 @@
+//! The HTTP server: listeners, router and graceful shutdown.
+//!
+//! Client-facing routes go in [`external_router`], internal ones (API,
+//! metrics, health, admin) in [`internal_router`]. When
+//! `http_server.internal_port` is set the two are served on separate ports,
+//! otherwise [`router`] merges them on `http_server.port`.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::{Json, Router};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Config;
+
+/// Shared state handed to every handler.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The validated configuration.
+    pub config: Arc<Config>,
+}
+
+impl AppState {
+    /// State for a configuration.
+    pub fn new(config: Config) -> Self {
+        Self {
+            config: Arc::new(config),
+        }
+    }
+}
+
+/// Why the server stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The server failed while running.
+    #[error("server error: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// Facts about how the server was started, used for start-up messages.
+#[derive(Debug, Clone, Default)]
+pub struct StartInfo {
+    /// The config file that was read; `None` when running on defaults.
+    pub config_file: Option<PathBuf>,
+}
+
+/// Client-facing routes (transports are added here).
+pub fn external_router(_state: AppState) -> Router {
+    Router::new()
+}
+
+/// Internal routes: health now; API, admin and metrics later.
+pub fn internal_router(state: AppState) -> Router {
+    let mut router = Router::new();
+    if state.config.health.enabled {
+        router = router.route(&state.config.health.handler_prefix, get(health));
+    }
+    router
+}
+
+/// All routes on one port.
+pub fn router(state: AppState) -> Router {
+    external_router(state.clone()).merge(internal_router(state))
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({}))
+}
+
+/// Runs the server until `shutdown` completes, then shuts down gracefully
+/// (bounded by `shutdown.timeout`). Assumes no config file was read.
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    run_with(config, StartInfo::default(), shutdown).await
+}
+
+/// Like [`run`], with start-up facts for friendlier log messages.
+pub async fn run_with(
+    config: Config,
+    info: StartInfo,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let state = AppState::new(config);
+    let cfg = Arc::clone(&state.config);
+    let main_addr = listen_addr(&cfg.http_server.address, cfg.http_server.port);
+    let main = bind(&main_addr).await?;
+    let internal = if cfg.http_server.internal_port.is_empty() {
+        None
+    } else {
+        let port = cfg
+            .http_server
+            .internal_port
+            .parse::<u16>()
+            .map_err(|_| ServeError::Bind {
+                addr: cfg.http_server.internal_port.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "bad internal_port"),
+            })?;
+        let addr = if cfg.http_server.internal_address.is_empty() {
+            &cfg.http_server.address
+        } else {
+            &cfg.http_server.internal_address
+        };
+        Some(bind(&listen_addr(addr, port)).await?)
+    };
+
+    log_start(&cfg, &info, &main, internal.as_ref());
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let timeout = cfg.shutdown.timeout.to_std().unwrap_or_default();
+    let mut tasks = tokio::task::JoinSet::new();
+    match internal {
+        None => {
+            tasks.spawn(serve_one(main, router(state.clone()), stop_rx.clone()));
+        }
+        Some(internal) => {
+            tasks.spawn(serve_one(
+                main,
+                external_router(state.clone()),
+                stop_rx.clone(),
+            ));
+            tasks.spawn(serve_one(
+                internal,
+                internal_router(state.clone()),
+                stop_rx.clone(),
+            ));
+        }
+    }
+
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut result = Ok(());
+    tokio::select! {
+        () = &mut shutdown => {}
+        Some(joined) = tasks.join_next() => {
+            // A server task ended on its own: that is an error.
+            result = joined.unwrap_or_else(|e| Err(ServeError::Serve(std::io::Error::other(e))));
+        }
+    }
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    let drain = async {
+        while let Some(joined) = tasks.join_next().await {
+            if let Ok(Err(e)) = joined {
+                tracing::warn!(error = %e, "server task failed during shutdown");
+            }
+        }
+    };
+    if tokio::time::timeout(timeout, drain).await.is_err() {
+        tracing::warn!(
+            ?timeout,
+            "graceful shutdown timed out; closing remaining connections"
+        );
+        tasks.abort_all();
+    }
+    tracing::info!("server stopped");
+    result
+}
+
+fn listen_addr(address: &str, port: u16) -> String {
+    let host = if address.is_empty() {
+        "0.0.0.0"
+    } else {
+        address
+    };
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+async fn bind(addr: &str) -> Result<TcpListener, ServeError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: addr.to_owned(),
+            source,
+        })
+}
+
+async fn serve_one(
+    listener: TcpListener,
+    router: Router,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), ServeError> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })
+        .await
+        .map_err(ServeError::Serve)
+}
+
+fn log_start(cfg: &Config, info: &StartInfo, main: &TcpListener, internal: Option<&TcpListener>) {
+    let local = |l: &TcpListener| {
+        l.local_addr()
+            .map_or_else(|_| "?".to_owned(), |a: SocketAddr| a.to_string())
+    };
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        engine = %cfg.engine.kind,
+        addr = %local(main),
+        internal_addr = internal.map(local),
+        "chorus server started"
+    );
+    if info.config_file.is_none() {
+        tracing::info!(
+            "no configuration file found, running with defaults; run `chorus genconfig` to create \
+             config.json with generated secrets, then `chorus gentoken -u <user>` to make a \
+             connection token"
+        );
+    }
+    if !cfg.client.token.has_key() && !cfg.client.insecure {
+        tracing::info!(
+            "client.token has no key: clients cannot authenticate with tokens \
+             (set client.token.hmac_secret_key or use `chorus genconfig`)"
+        );
+    }
+    if cfg.client.insecure {
+        tracing::warn!("client.insecure is on: every client can do anything (development only)");
+    }
+}
