@@ -1,0 +1,132 @@
+//! The broker: PUB/SUB between nodes plus the per-channel publication stream
+//! (history) that recovery is built on.
+
+use crate::error::BackendError;
+use async_trait::async_trait;
+use chorus_protocol::{ClientInfo, Publication};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// A position in a channel's stream.
+///
+/// `offset` grows by one per publication kept in history (the first is 1).
+/// `epoch` names one incarnation of the stream: if the stream is lost (memory
+/// engine restarted, Redis keys evicted) it gets a new epoch and old offsets mean
+/// nothing. Recovery compares both: same epoch and contiguous offsets, or nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamPosition {
+    /// Offset of the last publication in the stream.
+    pub offset: u64,
+    /// The stream's epoch.
+    pub epoch: String,
+}
+
+/// How one publication is published.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct PublishOptions {
+    /// Keep at most this many publications in history (0: no history).
+    pub history_size: usize,
+    /// Drop publications older than this from history.
+    pub history_ttl: Duration,
+    /// Keep the stream's meta (epoch, top offset) this long after the last publish.
+    pub history_meta_ttl: Duration,
+    /// Publish without appending to history even when the channel has it.
+    pub skip_history: bool,
+    /// Results of a publish with the same key in the same channel are reused for a
+    /// while (about 5 minutes) instead of publishing again.
+    pub idempotency_key: Option<String>,
+    /// Publisher info attached to the publication (client-side publishes).
+    pub client_info: Option<ClientInfo>,
+    /// Publication tags.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// What a publish produced.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PublishResult {
+    /// The publication's position (offset 0 and empty epoch when not in history).
+    pub position: StreamPosition,
+    /// Whether this was a repeated idempotent publish whose first result is reused.
+    pub suppressed: bool,
+}
+
+/// Which part of a stream to read.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryFilter {
+    /// Start after this position (exclusive); `None` reads from the oldest kept.
+    pub since: Option<StreamPosition>,
+    /// At most this many publications; 0 returns none (only the top position);
+    /// negative means "all" (callers cap it).
+    pub limit: i32,
+    /// Newest first.
+    pub reverse: bool,
+}
+
+/// Publications read from a stream, and the stream's current top.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryResult {
+    /// The publications, each with its `offset` set.
+    pub publications: Vec<Publication>,
+    /// The current top of the stream.
+    pub position: StreamPosition,
+}
+
+/// How a broker delivers to the node that owns it.
+///
+/// Passed to the broker when it is built, so a broker can never run without a
+/// destination (no two-phase initialisation).
+pub trait BrokerEvents: Send + Sync + 'static {
+    /// A publication arrived for a channel this node subscribed to. Called in
+    /// publish order per channel.
+    fn on_publication(&self, channel: &str, publication: Publication, position: StreamPosition);
+    /// A client joined a channel.
+    fn on_join(&self, channel: &str, info: ClientInfo);
+    /// A client left a channel.
+    fn on_leave(&self, channel: &str, info: ClientInfo);
+}
+
+/// PUB/SUB and history.
+///
+/// # Contract
+/// * `publish` delivers **at most once** to every node subscribed to the channel
+///   (through [`BrokerEvents::on_publication`]), in the order publishes were made
+///   for that channel.
+/// * When the channel has history, appending to the stream and delivering happen
+///   **atomically per channel**: a subscriber that reads history and then receives
+///   live publications sees every offset exactly once, in order (duplicates are
+///   possible only across that boundary and carry the same offset).
+/// * `subscribe`/`unsubscribe` are node-level: the node calls `subscribe` when its
+///   first local subscriber arrives and `unsubscribe` when the last one leaves.
+///   Both are idempotent.
+/// * `history` with `since` whose epoch differs from the stream's returns
+///   [`BackendError::UnrecoverablePosition`].
+#[async_trait]
+pub trait Broker: Send + Sync + 'static {
+    /// Publishes to a channel.
+    async fn publish(
+        &self,
+        channel: &str,
+        publication: Publication,
+        options: &PublishOptions,
+    ) -> Result<PublishResult, BackendError>;
+    /// Announces a join to the channel's subscribers.
+    async fn publish_join(&self, channel: &str, info: ClientInfo) -> Result<(), BackendError>;
+    /// Announces a leave to the channel's subscribers.
+    async fn publish_leave(&self, channel: &str, info: ClientInfo) -> Result<(), BackendError>;
+    /// Starts receiving a channel on this node.
+    async fn subscribe(&self, channel: &str) -> Result<(), BackendError>;
+    /// Stops receiving a channel on this node.
+    async fn unsubscribe(&self, channel: &str) -> Result<(), BackendError>;
+    /// Reads a channel's stream.
+    async fn history(
+        &self,
+        channel: &str,
+        filter: HistoryFilter,
+        meta_ttl: Duration,
+    ) -> Result<HistoryResult, BackendError>;
+    /// Removes a channel's publications, keeping its epoch and top offset.
+    async fn remove_history(&self, channel: &str) -> Result<(), BackendError>;
+    /// Releases the broker's resources (default: nothing to do).
+    async fn shutdown(&self) {}
+}

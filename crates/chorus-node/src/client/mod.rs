@@ -1,0 +1,424 @@
+//! One connection's protocol state machine (spec §3): connect, commands in frame
+//! order, ping/pong, expiry, and cleanup. Owned by the connection task; other
+//! tasks reach it only through [`shared::ClientShared`].
+
+mod commands;
+mod connect;
+pub(crate) mod shared;
+mod subscribe;
+
+use crate::error::{ClientError, Disconnect};
+use crate::handlers::{ClientContext, DisconnectEvent};
+use crate::node::Node;
+use crate::outbound::Outbound;
+use bytes::Bytes;
+use chorus_protocol::{ClientInfo, Command, FrameDecoder, Protocol, Reply};
+use shared::{ClientShared, Control};
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Connecting,
+    Connected,
+}
+
+/// One subscription of this client.
+#[derive(Debug)]
+pub(crate) struct Sub {
+    pub(crate) server_side: bool,
+    pub(crate) info: Bytes,
+    pub(crate) expire_at: Option<i64>,
+    pub(crate) presence: bool,
+    pub(crate) join_leave: bool,
+}
+
+/// Timers of the connection; the earliest one wakes the connection task.
+#[derive(Debug, Default)]
+struct Timers {
+    stale: Option<Instant>,
+    ping: Option<Instant>,
+    pong: Option<Instant>,
+    expire: Option<Instant>,
+    presence: Option<Instant>,
+    sub_expire: Option<Instant>,
+}
+
+impl Timers {
+    fn next(&self) -> Option<Instant> {
+        [self.stale, self.ping, self.pong, self.expire, self.presence, self.sub_expire].into_iter().flatten().min()
+    }
+}
+
+/// Where the connection came from.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct TransportInfo {
+    /// Transport name (`websocket`, …).
+    pub name: &'static str,
+    /// Wire format.
+    pub protocol: Protocol,
+}
+
+impl TransportInfo {
+    /// Describes a transport.
+    pub fn new(name: &'static str, protocol: Protocol) -> Self {
+        Self { name, protocol }
+    }
+}
+
+/// The client state machine.
+#[derive(Debug)]
+pub struct Client {
+    pub(crate) shared: Arc<ClientShared>,
+    pub(crate) node: Node,
+    control: Option<mpsc::UnboundedReceiver<Control>>,
+    status: Status,
+    // A connect that failed with an error reply makes the connection unusable: the
+    // next command closes it with 3501.
+    unusable: bool,
+    pub(crate) user: String,
+    pub(crate) info: Bytes,
+    pub(crate) meta: Bytes,
+    pub(crate) expire_at: Option<i64>,
+    pub(crate) subs: HashMap<String, Sub>,
+    timers: Timers,
+}
+
+pub(crate) fn unix_now() -> i64 {
+    i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()).unwrap_or(i64::MAX)
+}
+
+/// Seconds from now until `at` (Unix seconds), at least 0.
+pub(crate) fn ttl_until(at: i64) -> u32 {
+    u32::try_from((at - unix_now()).max(0)).unwrap_or(u32::MAX)
+}
+
+/// The instant `at` (Unix seconds) plus `delay`.
+pub(crate) fn instant_at(at: i64, delay: Duration) -> Instant {
+    let secs = u64::try_from((at - unix_now()).max(0)).unwrap_or(0);
+    Instant::now() + Duration::from_secs(secs) + delay
+}
+
+impl Client {
+    pub(crate) fn new(node: &Node, transport: TransportInfo) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(ClientShared {
+            id: Arc::from(uuid::Uuid::new_v4().to_string()),
+            protocol: transport.protocol,
+            transport: transport.name,
+            outbound: Outbound::new(node.config().client.queue_max_size),
+            user: OnceLock::new(),
+            control: tx,
+        });
+        let timers = Timers { stale: Some(Instant::now() + node.config().client.stale_close_delay), ..Timers::default() };
+        Self {
+            shared,
+            node: node.clone(),
+            control: Some(rx),
+            status: Status::Connecting,
+            unusable: false,
+            user: String::new(),
+            info: Bytes::new(),
+            meta: Bytes::new(),
+            expire_at: None,
+            subs: HashMap::new(),
+            timers,
+        }
+    }
+
+    /// The connection id.
+    pub fn id(&self) -> &str {
+        &self.shared.id
+    }
+
+    /// The outbound queue the transport drains.
+    pub fn outbound(&self) -> &Outbound {
+        &self.shared.outbound
+    }
+
+    pub(crate) fn protocol(&self) -> Protocol {
+        self.shared.protocol
+    }
+
+    pub(crate) fn context(&self) -> ClientContext {
+        ClientContext {
+            client: self.shared.id.to_string(),
+            user: self.user.clone(),
+            transport: self.shared.transport,
+            protocol: self.shared.protocol,
+            meta: self.meta.clone(),
+        }
+    }
+
+    pub(crate) fn client_info(&self, chan_info: Bytes) -> ClientInfo {
+        ClientInfo { user: self.user.clone(), client: self.shared.id.to_string(), conn_info: self.info.clone(), chan_info }
+    }
+
+    /// Encodes and queues a reply. A payload this protocol cannot carry (non-JSON
+    /// bytes for a JSON client) closes the connection with 3506.
+    pub(crate) fn send(&self, reply: &Reply) -> Result<(), Disconnect> {
+        match chorus_protocol::encode(self.protocol(), reply) {
+            Ok(bytes) => {
+                self.shared.push(bytes);
+                Ok(())
+            }
+            Err(_) => Err(Disconnect::INAPPROPRIATE_PROTOCOL),
+        }
+    }
+
+    pub(crate) fn send_error(&self, id: u32, error: &ClientError) -> Result<(), Disconnect> {
+        self.send(&Reply::error(id, error.to_protocol()))
+    }
+
+    /// Starts closing: queued replies go out first, then the disconnect.
+    pub(crate) fn close(&self, disconnect: Disconnect) {
+        self.shared.outbound.close(disconnect);
+    }
+
+    /// Handles one inbound frame: every command in it, in order.
+    ///
+    /// # Errors
+    /// The disconnect to close the connection with.
+    pub async fn handle_frame(&mut self, frame: &[u8]) -> Result<(), Disconnect> {
+        for command in FrameDecoder::<Command>::new(self.protocol(), frame) {
+            let command = command.map_err(|e| {
+                tracing::debug!(client = %self.shared.id, error = %e, "malformed frame");
+                Disconnect::BAD_REQUEST
+            })?;
+            self.handle_command(command).await?;
+            if self.shared.outbound.is_closed() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_command(&mut self, cmd: Command) -> Result<(), Disconnect> {
+        if cmd.is_pong() {
+            return self.handle_pong();
+        }
+        if self.unusable {
+            return Err(Disconnect::BAD_REQUEST);
+        }
+        let id = cmd.id;
+        if let Some(req) = cmd.connect {
+            if id == 0 || self.status != Status::Connecting {
+                return Err(Disconnect::BAD_REQUEST);
+            }
+            return self.handle_connect(id, req).await;
+        }
+        if self.status != Status::Connected {
+            return Err(Disconnect::BAD_REQUEST);
+        }
+        if let Some(req) = cmd.send {
+            return self.handle_send(req).await;
+        }
+        if id == 0 {
+            return Err(Disconnect::BAD_REQUEST);
+        }
+        let outcome = if let Some(req) = cmd.subscribe {
+            self.handle_subscribe(id, req).await
+        } else if let Some(req) = cmd.unsubscribe {
+            self.handle_unsubscribe(id, req).await
+        } else if let Some(req) = cmd.publish {
+            self.handle_publish(id, req).await
+        } else if let Some(req) = cmd.presence {
+            self.handle_presence(id, req).await
+        } else if let Some(req) = cmd.presence_stats {
+            self.handle_presence_stats(id, req).await
+        } else if let Some(req) = cmd.history {
+            self.handle_history(id, req).await
+        } else if let Some(req) = cmd.rpc {
+            self.handle_rpc(id, req).await
+        } else if let Some(req) = cmd.refresh {
+            self.handle_refresh(id, req).await
+        } else if let Some(req) = cmd.sub_refresh {
+            self.handle_sub_refresh(id, req).await
+        } else {
+            // `ping` and unknown commands: Centrifugo closes with 3501 (spec §3.2).
+            return Err(Disconnect::BAD_REQUEST);
+        };
+        match outcome {
+            Ok(()) => Ok(()),
+            Err(crate::handlers::HandlerError::Error(e)) => self.send_error(id, &e),
+            Err(crate::handlers::HandlerError::Disconnect(d)) => Err(d),
+        }
+    }
+
+    fn handle_pong(&mut self) -> Result<(), Disconnect> {
+        if self.timers.pong.take().is_none() {
+            // A pong nobody asked for (spec §3.2).
+            return Err(Disconnect::BAD_REQUEST);
+        }
+        Ok(())
+    }
+
+    /// When the connection task should call [`Client::on_timer`] next.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    /// Runs the timers that are due.
+    ///
+    /// # Errors
+    /// The disconnect to close with (stale, no pong, expired).
+    pub async fn on_timer(&mut self) -> Result<(), Disconnect> {
+        let now = Instant::now();
+        let due = |t: Option<Instant>| t.is_some_and(|t| t <= now);
+        if due(self.timers.stale) {
+            return Err(Disconnect::STALE);
+        }
+        if due(self.timers.pong) {
+            return Err(Disconnect::NO_PONG);
+        }
+        if due(self.timers.ping) {
+            self.send(&Reply::ping())?;
+            let client = &self.node.config().client;
+            self.timers.pong = Some(now + client.pong_timeout);
+            self.timers.ping = client.ping_interval.map(|i| now + i);
+        }
+        if due(self.timers.expire) {
+            self.timers.expire = None;
+            self.check_expired().await?;
+        }
+        if due(self.timers.presence) {
+            self.update_presence().await;
+            self.timers.presence = Some(now + self.node.config().client.presence_update_interval);
+        }
+        if due(self.timers.sub_expire) {
+            self.timers.sub_expire = None;
+            self.check_sub_expired().await?;
+        }
+        Ok(())
+    }
+
+    /// Takes the receiving end of the control channel (once, for the driver).
+    pub(crate) fn take_control(&mut self) -> Option<mpsc::UnboundedReceiver<Control>> {
+        self.control.take()
+    }
+
+    pub(crate) fn shared(&self) -> Arc<ClientShared> {
+        Arc::clone(&self.shared)
+    }
+
+    pub(crate) async fn handle_control(&mut self, control: Control) -> Result<(), Disconnect> {
+        match control {
+            Control::Disconnect(d) => Err(d),
+            Control::Subscribe(req) => self.server_subscribe(req).await,
+            Control::Unsubscribe(channel) => {
+                if self.subs.contains_key(&channel) {
+                    self.unsubscribe_channel(&channel).await;
+                    let push = chorus_protocol::UnsubscribeCode::SERVER.to_push(channel);
+                    self.send(&Reply::from(push))?;
+                }
+                Ok(())
+            }
+            Control::Refresh(req) => self.server_refresh(req),
+        }
+    }
+
+    fn schedule_expiry(&mut self) {
+        let delay = self.node.config().client.expired_close_delay;
+        self.timers.expire = self.expire_at.map(|at| instant_at(at, Duration::ZERO).min(instant_at(at, delay)));
+    }
+
+    async fn check_expired(&mut self) -> Result<(), Disconnect> {
+        let Some(at) = self.expire_at else { return Ok(()) };
+        let delay = self.node.config().client.expired_close_delay;
+        if let Some(hook) = self.node.inner.handlers.refresh.clone() {
+            let event = crate::handlers::RefreshEvent { client: self.context() };
+            return match hook(event).await {
+                Ok(r) if r.expired => Err(Disconnect::EXPIRED),
+                Ok(r) => {
+                    self.expire_at = r.expire_at;
+                    if let Some(info) = r.info {
+                        self.info = info;
+                    }
+                    self.schedule_expiry();
+                    Ok(())
+                }
+                Err(_) => Err(Disconnect::EXPIRED),
+            };
+        }
+        let secs = u64::try_from((at - unix_now()).max(0)).unwrap_or(0);
+        if secs == 0 && instant_at(at, delay) <= Instant::now() {
+            return Err(Disconnect::EXPIRED);
+        }
+        // Not yet past `exp + expired_close_delay`: check again then.
+        self.timers.expire = Some(instant_at(at, delay));
+        Ok(())
+    }
+
+    fn server_refresh(&mut self, req: crate::node::ServerRefresh) -> Result<(), Disconnect> {
+        if req.expired {
+            return Err(Disconnect::EXPIRED);
+        }
+        if req.expire_at.is_some() {
+            self.expire_at = req.expire_at;
+            self.schedule_expiry();
+        }
+        if let Some(info) = req.info {
+            self.info = info;
+        }
+        Ok(())
+    }
+
+    fn schedule_sub_expiry(&mut self) {
+        let delay = self.node.config().client.expired_sub_close_delay;
+        self.timers.sub_expire = self.subs.values().filter_map(|s| s.expire_at).min().map(|at| instant_at(at, delay));
+    }
+
+    async fn check_sub_expired(&mut self) -> Result<(), Disconnect> {
+        let now = unix_now();
+        let delay = i64::try_from(self.node.config().client.expired_sub_close_delay.as_secs()).unwrap_or(0);
+        let expired: Vec<(String, bool)> = self
+            .subs
+            .iter()
+            .filter(|(_, s)| s.expire_at.is_some_and(|at| at + delay <= now))
+            .map(|(c, s)| (c.clone(), s.server_side))
+            .collect();
+        for (channel, server_side) in expired {
+            if server_side {
+                return Err(Disconnect::SUB_EXPIRED);
+            }
+            self.unsubscribe_channel(&channel).await;
+            self.send(&Reply::from(chorus_protocol::UnsubscribeCode::EXPIRED.to_push(channel)))?;
+        }
+        self.schedule_sub_expiry();
+        Ok(())
+    }
+
+    async fn update_presence(&self) {
+        for (channel, sub) in &self.subs {
+            if sub.presence {
+                let info = self.client_info(sub.info.clone());
+                if let Err(e) = self.node.inner.presence.add_presence(channel, &self.shared.id, info).await {
+                    tracing::warn!(client = %self.shared.id, channel, error = %e, "presence update failed");
+                }
+            }
+        }
+    }
+
+    /// Ends the client: leaves every channel, removes presence, unregisters, and
+    /// notifies the disconnect hook. Called exactly once by the connection task.
+    pub async fn finish(mut self, disconnect: Disconnect) {
+        let channels: Vec<String> = self.subs.keys().cloned().collect();
+        for channel in channels {
+            self.unsubscribe_channel(&channel).await;
+        }
+        let was_connected = self.status == Status::Connected;
+        if was_connected {
+            self.node.inner.hub.remove_client(&self.shared);
+        }
+        tracing::debug!(client = %self.shared.id, user = %self.user, code = disconnect.code, reason = %disconnect.reason, "client disconnected");
+        if was_connected {
+            if let Some(hook) = self.node.inner.handlers.disconnect.clone() {
+                hook(DisconnectEvent { client: self.context(), disconnect }).await;
+            }
+        }
+    }
+}

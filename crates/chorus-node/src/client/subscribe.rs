@@ -1,0 +1,398 @@
+//! Subscriptions: permission decision (spec §6.2 order), positioning and recovery
+//! (spec §7), server-side subscriptions, unsubscribe.
+
+use super::{Client, Sub, ttl_until, unix_now};
+use crate::auth::{ServerSubscription, SubscribeOverride, TokenError};
+use crate::broker::{HistoryFilter, StreamPosition};
+use crate::channel::ChannelOptions;
+use crate::error::{BackendError, ClientError, Disconnect};
+use crate::handlers::{HandlerError, SubscribeEvent};
+use crate::hub::{Delivery, Subscriber};
+use crate::node::ServerSubscribe;
+use bytes::Bytes;
+use chorus_protocol::{Publication, Push, Reply, Subscribe, SubscribeRequest, SubscribeResult, UnsubscribeRequest, UnsubscribeResult};
+use std::sync::Arc;
+
+/// `SubscribeRequest.flag` bit: reply 112 instead of `recovered: false`.
+const FLAG_REJECT_UNRECOVERED: i64 = 2;
+
+/// What one subscription is set up with.
+struct SubParams {
+    server_side: bool,
+    info: Bytes,
+    expire_at: Option<i64>,
+    presence: bool,
+    join_leave: bool,
+    join_leave_push: bool,
+    recoverable: bool,
+    positioned: bool,
+    recover: Option<StreamPosition>,
+    reject_unrecovered: bool,
+}
+
+/// A subscription that is registered but still buffering publications; it goes
+/// live once its reply (or push) is queued.
+pub(super) struct PendingLive {
+    channel: String,
+    delivery: Arc<Delivery>,
+    first: Option<Reply>,
+    after_offset: u64,
+}
+
+impl PendingLive {
+    /// Queues the reply, then the buffered publications newer than what the reply
+    /// carried, then switches the subscription to live delivery.
+    pub(super) fn go_live(self, client: &Client) {
+        let channel = self.channel;
+        let after = self.after_offset;
+        let first = self.first;
+        self.delivery.go_live(|pending: Vec<Publication>| {
+            if let Some(reply) = &first {
+                if let Err(d) = client.send(reply) {
+                    client.close(d);
+                }
+            }
+            for p in pending.into_iter().filter(|p| p.offset == 0 || p.offset > after) {
+                let push = Push { channel: channel.clone(), r#pub: Some(p), ..Push::default() };
+                if let Err(d) = client.send(&Reply::from(push)) {
+                    client.close(d);
+                }
+            }
+        });
+    }
+}
+
+fn apply(o: Option<bool>, default: bool) -> bool {
+    o.unwrap_or(default)
+}
+
+impl Client {
+    /// The `allow_*_for_client` / `_for_subscriber` / `_for_anonymous` rule shared by
+    /// subscribe, publish, presence and history (plus `client.insecure`).
+    pub(super) fn allowed(&self, for_client: bool, subscriber_ok: bool, for_anonymous: bool) -> bool {
+        if self.node.config().client.insecure {
+            return true;
+        }
+        (!self.user.is_empty() || for_anonymous) && (for_client || subscriber_ok)
+    }
+
+    /// History permission; `subscribing` counts the client as a subscriber already.
+    pub(super) fn can_history(&self, o: &ChannelOptions, channel: &str, subscribing: bool) -> bool {
+        let subscriber = o.allow_history_for_subscriber && (subscribing || self.subs.contains_key(channel));
+        self.allowed(o.allow_history_for_client, subscriber, o.allow_history_for_anonymous)
+    }
+
+    /// Presence permission; `subscribing` counts the client as a subscriber already.
+    pub(super) fn can_presence(&self, o: &ChannelOptions, channel: &str, subscribing: bool) -> bool {
+        let subscriber = o.allow_presence_for_subscriber && (subscribing || self.subs.contains_key(channel));
+        self.allowed(o.allow_presence_for_client, subscriber, o.allow_presence_for_anonymous)
+    }
+
+    async fn subscribe_core(
+        &mut self,
+        channel: &str,
+        options: Arc<ChannelOptions>,
+        p: SubParams,
+    ) -> Result<(SubscribeResult, PendingLive), ClientError> {
+        let delivery = Delivery::buffering();
+        let node = self.node.clone();
+        {
+            let _guard = node.sub_lock(channel).lock().await;
+            let sub = Subscriber { client: Arc::clone(&self.shared), join_leave: p.join_leave_push, delivery: Arc::clone(&delivery) };
+            if node.inner.hub.add_sub(channel, sub) {
+                if let Err(e) = node.inner.broker.subscribe(channel).await {
+                    node.inner.hub.remove_sub(channel, &self.shared.id);
+                    tracing::warn!(channel, error = %e, "broker subscribe failed");
+                    return Err(ClientError::Internal);
+                }
+            }
+        }
+        match self.position(channel, &options, &p).await {
+            Ok((mut result, after_offset)) => {
+                if p.presence {
+                    let info = self.client_info(p.info.clone());
+                    if let Err(e) = node.inner.presence.add_presence(channel, &self.shared.id, info).await {
+                        tracing::warn!(channel, error = %e, "presence add failed");
+                    }
+                }
+                if let Some(at) = p.expire_at {
+                    result.expires = true;
+                    result.ttl = ttl_until(at);
+                }
+                self.subs.insert(
+                    channel.to_owned(),
+                    Sub {
+                        server_side: p.server_side,
+                        info: p.info,
+                        expire_at: p.expire_at,
+                        presence: p.presence,
+                        join_leave: p.join_leave,
+                    },
+                );
+                self.schedule_sub_expiry();
+                Ok((result, PendingLive { channel: channel.to_owned(), delivery, first: None, after_offset }))
+            }
+            Err(e) => {
+                let _guard = node.sub_lock(channel).lock().await;
+                if node.inner.hub.remove_sub(channel, &self.shared.id) {
+                    let _ = node.inner.broker.unsubscribe(channel).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Stream position and recovery for a new subscription; returns the result and
+    /// the offset up to which buffered publications are already covered.
+    async fn position(
+        &self,
+        channel: &str,
+        options: &ChannelOptions,
+        p: &SubParams,
+    ) -> Result<(SubscribeResult, u64), ClientError> {
+        let mut result = SubscribeResult::default();
+        if !(p.positioned || p.recoverable) {
+            return Ok((result, 0));
+        }
+        let broker = &self.node.inner.broker;
+        let meta_ttl = self.node.meta_ttl(options);
+        result.positioned = true;
+        result.recoverable = p.recoverable;
+        let top = |r: &crate::broker::HistoryResult| r.position.clone();
+        if let (true, Some(since)) = (p.recoverable, &p.recover) {
+            result.was_recovering = true;
+            let limit = i32::try_from(self.node.config().client.recovery_max_publication_limit).unwrap_or(i32::MAX);
+            let filter = HistoryFilter { since: Some(since.clone()), limit, reverse: false };
+            let read = match broker.history(channel, filter, meta_ttl).await {
+                Ok(h) => Some(h),
+                Err(BackendError::UnrecoverablePosition) => None,
+                Err(e) => return Err(e.into()),
+            };
+            if let Some(h) = read {
+                let position = top(&h);
+                let contiguous = h.publications.iter().enumerate().all(|(i, pb)| pb.offset == since.offset + 1 + i as u64);
+                let reaches_top = h.publications.last().map_or(since.offset, |pb| pb.offset) == position.offset;
+                if contiguous && reaches_top {
+                    result.recovered = true;
+                    result.epoch = position.epoch;
+                    result.offset = since.offset;
+                    result.publications = h.publications;
+                    return Ok((result, position.offset));
+                }
+            }
+            if p.reject_unrecovered {
+                return Err(ClientError::UnrecoverablePosition);
+            }
+        }
+        let h = broker.history(channel, HistoryFilter { since: None, limit: 0, reverse: false }, meta_ttl).await?;
+        result.epoch = h.position.epoch;
+        result.offset = h.position.offset;
+        Ok((result, h.position.offset))
+    }
+
+    async fn announce_join(&self, channel: &str) {
+        if let Some(sub) = self.subs.get(channel) {
+            if sub.join_leave {
+                let info = self.client_info(sub.info.clone());
+                if let Err(e) = self.node.inner.broker.publish_join(channel, info).await {
+                    tracing::warn!(channel, error = %e, "join publish failed");
+                }
+            }
+        }
+    }
+
+    /// The client-side `subscribe` command.
+    pub(super) async fn handle_subscribe(&mut self, id: u32, req: SubscribeRequest) -> Result<(), HandlerError> {
+        let channel = req.channel.clone();
+        let resolved = self.node.resolve(&channel)?;
+        let cfg = &self.node.config().client;
+        if self.subs.contains_key(&channel) {
+            return Err(ClientError::AlreadySubscribed.into());
+        }
+        if self.subs.len() >= cfg.channel_limit {
+            return Err(ClientError::LimitExceeded.into());
+        }
+        let options = resolved.options;
+        let rules = &self.node.config().channels;
+        if let Some(re) = &options.channel_regex {
+            if !re.is_match(rules.name_in_namespace(&channel)) {
+                return Err(ClientError::PermissionDenied.into());
+            }
+        }
+
+        // Permission, in Centrifugo's order.
+        let mut info = Bytes::new();
+        let mut data = Bytes::new();
+        let mut expire_at = None;
+        let mut overrides = SubscribeOverride::default();
+        if rules.is_private(&channel) && req.token.is_empty() {
+            return Err(ClientError::PermissionDenied.into());
+        }
+        if !req.token.is_empty() {
+            let verifier = self.node.inner.verifier.clone().ok_or(ClientError::PermissionDenied)?;
+            let grant = match verifier.verify_subscribe(&req.token).await {
+                Ok(g) => g,
+                Err(TokenError::Expired) => return Err(ClientError::TokenExpired.into()),
+                Err(TokenError::Invalid(_)) => return Err(ClientError::PermissionDenied.into()),
+                Err(TokenError::Unavailable(_)) => return Err(ClientError::Internal.into()),
+            };
+            if grant.user != self.user
+                || grant.channel != channel
+                || (!grant.client.is_empty() && grant.client != *self.shared.id)
+            {
+                return Err(Disconnect::INVALID_TOKEN.into());
+            }
+            info = grant.info;
+            expire_at = grant.expire_at;
+            overrides = grant.overrides;
+        } else if let Some(users) = rules.limited_users(&channel).filter(|_| options.allow_user_limited_channels) {
+            if !users.into_iter().any(|u| u == self.user) {
+                return Err(ClientError::PermissionDenied.into());
+            }
+        } else if let Some(hook) = self.node.inner.handlers.subscribe.clone() {
+            let event = SubscribeEvent { client: self.context(), channel: channel.clone(), data: req.data.clone() };
+            let reply = hook(event).await?;
+            info = reply.info;
+            data = reply.data;
+            expire_at = reply.expire_at;
+        } else if !self.allowed(options.allow_subscribe_for_client, false, options.allow_subscribe_for_anonymous) {
+            return Err(ClientError::PermissionDenied.into());
+        }
+        if expire_at.is_some_and(|at| at <= unix_now()) {
+            return Err(ClientError::Expired.into());
+        }
+
+        let history = options.history_enabled();
+        let can_history = self.can_history(&options, &channel, true);
+        let presence = apply(overrides.presence, options.presence);
+        let join_leave = apply(overrides.join_leave, options.join_leave);
+        let force_push = apply(overrides.force_push_join_leave, options.force_push_join_leave);
+        let recoverable = history
+            && (apply(overrides.force_recovery, options.force_recovery)
+                || (req.recoverable && (options.allow_recovery || can_history)));
+        let positioned = history
+            && (apply(overrides.force_positioning, options.force_positioning)
+                || recoverable
+                || (req.positioned && (options.allow_positioning || can_history)));
+        let join_leave_push =
+            join_leave && (force_push || (req.join_leave && self.can_presence(&options, &channel, true)));
+        let params = SubParams {
+            server_side: false,
+            info,
+            expire_at,
+            presence,
+            join_leave,
+            join_leave_push,
+            recoverable,
+            positioned,
+            recover: (recoverable && req.recover).then(|| StreamPosition { offset: req.offset, epoch: req.epoch.clone() }),
+            reject_unrecovered: req.flag & FLAG_REJECT_UNRECOVERED != 0,
+        };
+        let (mut result, mut live) = self.subscribe_core(&channel, options, params).await?;
+        result.data = data;
+        live.first = Some(Reply { id, subscribe: Some(result), ..Reply::default() });
+        live.go_live(self);
+        self.announce_join(&channel).await;
+        Ok(())
+    }
+
+    /// A server-side subscription from the connect grant; `known` carries the
+    /// client's last position for recovery.
+    pub(super) async fn subscribe_server_side(
+        &mut self,
+        channel: &str,
+        opts: ServerSubscription,
+        known: &SubscribeRequest,
+    ) -> Result<(SubscribeResult, PendingLive), ClientError> {
+        let options = self.node.resolve(channel)?.options;
+        let o = opts.overrides;
+        let history = options.history_enabled();
+        let recoverable = history && apply(o.force_recovery, options.force_recovery);
+        let params = SubParams {
+            server_side: true,
+            info: opts.info,
+            expire_at: None,
+            presence: apply(o.presence, options.presence),
+            join_leave: apply(o.join_leave, options.join_leave),
+            join_leave_push: apply(o.force_push_join_leave, options.force_push_join_leave),
+            recoverable,
+            positioned: history && (recoverable || apply(o.force_positioning, options.force_positioning)),
+            recover: (recoverable && known.recover)
+                .then(|| StreamPosition { offset: known.offset, epoch: known.epoch.clone() }),
+            reject_unrecovered: false,
+        };
+        let (mut result, live) = self.subscribe_core(channel, options, params).await?;
+        result.data = opts.data;
+        Ok((result, live))
+    }
+
+    /// A server-side subscription requested through the API: a `subscribe` push.
+    pub(super) async fn server_subscribe(&mut self, req: ServerSubscribe) -> Result<(), Disconnect> {
+        if self.subs.contains_key(&req.channel) {
+            return Ok(());
+        }
+        let known = SubscribeRequest {
+            recover: req.recover_since.is_some(),
+            offset: req.recover_since.as_ref().map_or(0, |p| p.offset),
+            epoch: req.recover_since.as_ref().map(|p| p.epoch.clone()).unwrap_or_default(),
+            ..SubscribeRequest::default()
+        };
+        let opts = ServerSubscription { info: req.info, data: req.data, overrides: req.overrides };
+        match self.subscribe_server_side(&req.channel, opts, &known).await {
+            Ok((result, mut live)) => {
+                if let Some(at) = req.expire_at {
+                    if let Some(sub) = self.subs.get_mut(&req.channel) {
+                        sub.expire_at = Some(at);
+                    }
+                    self.schedule_sub_expiry();
+                }
+                let push = Push {
+                    channel: req.channel.clone(),
+                    subscribe: Some(Subscribe {
+                        recoverable: result.recoverable,
+                        epoch: result.epoch,
+                        offset: result.offset,
+                        positioned: result.positioned,
+                        data: result.data,
+                    }),
+                    ..Push::default()
+                };
+                live.first = Some(Reply::from(push));
+                live.go_live(self);
+                self.announce_join(&req.channel).await;
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(client = %self.shared.id, channel = req.channel, error = %e, "API subscribe failed");
+                Ok(())
+            }
+        }
+    }
+
+    /// The `unsubscribe` command.
+    pub(super) async fn handle_unsubscribe(&mut self, id: u32, req: UnsubscribeRequest) -> Result<(), HandlerError> {
+        self.unsubscribe_channel(&req.channel).await;
+        self.send(&Reply { id, unsubscribe: Some(UnsubscribeResult {}), ..Reply::default() })?;
+        Ok(())
+    }
+
+    /// Leaves a channel: hub, broker (if last), presence, leave event.
+    pub(super) async fn unsubscribe_channel(&mut self, channel: &str) {
+        let Some(sub) = self.subs.remove(channel) else { return };
+        let node = self.node.clone();
+        {
+            let _guard = node.sub_lock(channel).lock().await;
+            if node.inner.hub.remove_sub(channel, &self.shared.id) {
+                if let Err(e) = node.inner.broker.unsubscribe(channel).await {
+                    tracing::warn!(channel, error = %e, "broker unsubscribe failed");
+                }
+            }
+        }
+        if sub.presence {
+            let _ = node.inner.presence.remove_presence(channel, &self.shared.id, &self.user).await;
+        }
+        if sub.join_leave {
+            let _ = node.inner.broker.publish_leave(channel, self.client_info(sub.info)).await;
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! Application hooks, for embedding the engine in an app (like Centrifuge's Go
+//! library). Every hook is optional and async; a hook that is set takes the place
+//! Centrifugo gives to its proxy for that event.
+//!
+//! Naming follows one pattern: `XxxEvent` in, `Result<XxxReply, HandlerError>` out.
+
+use crate::auth::ConnectGrant;
+use crate::error::{ClientError, Disconnect};
+use bytes::Bytes;
+use chorus_protocol::Protocol;
+use futures_util::future::BoxFuture;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// How a hook refuses: an error reply, or closing the connection.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HandlerError {
+    /// Reply with this error; the connection stays.
+    #[error(transparent)]
+    Error(#[from] ClientError),
+    /// Close the connection.
+    #[error(transparent)]
+    Disconnect(#[from] Disconnect),
+}
+
+/// Who is asking: the connection a hook runs for.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ClientContext {
+    /// Connection id.
+    pub client: String,
+    /// User id (empty for anonymous, and before connect).
+    pub user: String,
+    /// Transport name (`websocket`, `sse`, …).
+    pub transport: &'static str,
+    /// Wire format.
+    pub protocol: Protocol,
+    /// Server-side metadata from the connect grant.
+    pub meta: Bytes,
+}
+
+/// A client without a token is connecting.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ConnectingEvent {
+    /// The connection.
+    pub client: ClientContext,
+    /// `ConnectRequest.data`.
+    pub data: Bytes,
+    /// SDK name.
+    pub name: String,
+    /// SDK version.
+    pub version: String,
+    /// Channels the client knows positions of (`ConnectRequest.subs` keys).
+    pub channels: Vec<String>,
+    /// Emulated headers sent by the client.
+    pub headers: BTreeMap<String, String>,
+}
+
+/// A client asks to subscribe (after token and user-limited checks).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SubscribeEvent {
+    /// The connection.
+    pub client: ClientContext,
+    /// Channel.
+    pub channel: String,
+    /// `SubscribeRequest.data`.
+    pub data: Bytes,
+}
+
+/// What a subscribe hook grants.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct SubscribeReply {
+    /// Channel info (`chan_info`).
+    pub info: Bytes,
+    /// Data returned in `SubscribeResult.data`.
+    pub data: Bytes,
+    /// Unix time (s) when the subscription expires; `None`: never.
+    pub expire_at: Option<i64>,
+}
+
+/// A client publishes (replaces the `allow_publish_*` checks).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PublishEvent {
+    /// The connection.
+    pub client: ClientContext,
+    /// Channel.
+    pub channel: String,
+    /// Payload.
+    pub data: Bytes,
+}
+
+/// What a publish hook decides.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct PublishReply {
+    /// Replace the payload.
+    pub data: Option<Bytes>,
+    /// Do not keep the publication in history.
+    pub skip_history: bool,
+}
+
+/// A client calls an RPC method.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RpcEvent {
+    /// The connection.
+    pub client: ClientContext,
+    /// Method name.
+    pub method: String,
+    /// Payload.
+    pub data: Bytes,
+}
+
+/// A connection's expiry came: extend it (server-side refresh).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RefreshEvent {
+    /// The connection.
+    pub client: ClientContext,
+}
+
+/// What a refresh hook decides.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct RefreshReply {
+    /// Close the connection as expired (3005).
+    pub expired: bool,
+    /// New expiry (Unix seconds); `None`: never expires.
+    pub expire_at: Option<i64>,
+    /// New connection info.
+    pub info: Option<Bytes>,
+}
+
+/// A connection ended (notification).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct DisconnectEvent {
+    /// The connection.
+    pub client: ClientContext,
+    /// Why.
+    pub disconnect: Disconnect,
+}
+
+/// A client sent an asynchronous message (`send`).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct MessageEvent {
+    /// The connection.
+    pub client: ClientContext,
+    /// Payload.
+    pub data: Bytes,
+}
+
+type Hook<E, R> = Arc<dyn Fn(E) -> BoxFuture<'static, Result<R, HandlerError>> + Send + Sync>;
+type Notify<E> = Arc<dyn Fn(E) -> BoxFuture<'static, ()> + Send + Sync>;
+
+#[derive(Default, Clone)]
+pub(crate) struct Handlers {
+    pub(crate) connecting: Option<Hook<ConnectingEvent, ConnectGrant>>,
+    pub(crate) subscribe: Option<Hook<SubscribeEvent, SubscribeReply>>,
+    pub(crate) publish: Option<Hook<PublishEvent, PublishReply>>,
+    pub(crate) rpc: Option<Hook<RpcEvent, Bytes>>,
+    pub(crate) refresh: Option<Hook<RefreshEvent, RefreshReply>>,
+    pub(crate) message: Option<Notify<MessageEvent>>,
+    pub(crate) disconnect: Option<Notify<DisconnectEvent>>,
+}
+
+impl std::fmt::Debug for Handlers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handlers")
+            .field("connecting", &self.connecting.is_some())
+            .field("subscribe", &self.subscribe.is_some())
+            .field("publish", &self.publish.is_some())
+            .field("rpc", &self.rpc.is_some())
+            .field("refresh", &self.refresh.is_some())
+            .field("message", &self.message.is_some())
+            .field("disconnect", &self.disconnect.is_some())
+            .finish()
+    }
+}

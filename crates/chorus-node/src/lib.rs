@@ -1,0 +1,69 @@
+//! # chorus-node
+//!
+//! The Chorus engine: the Centrifugo client protocol state machine (connect,
+//! subscribe, publish, presence, history, RPC, refresh, ping/pong), channels and
+//! namespaces with Centrifugo's permission rules, and the server-side API, over
+//! pluggable backends ([`Broker`], [`PresenceManager`], [`TokenVerifier`]) with
+//! in-memory implementations.
+//!
+//! It is a library: the `chorus` server is one user, and any axum or hyper app can
+//! embed it, register hooks and carry connections over its own transports by
+//! implementing [`FrameIo`].
+//!
+//! ```
+//! use bytes::Bytes;
+//! use chorus_node::{ClientError, Node, NodeConfig, HandlerError};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let node = Node::builder(NodeConfig::default())
+//!     // Who may connect without a token: everyone, as user "guest".
+//!     .on_connecting(|_event| async { Ok(chorus_node::ConnectGrant::user("guest")) })
+//!     // RPC: echo, or 104 for unknown methods.
+//!     .on_rpc(|event| async move {
+//!         match event.method.as_str() {
+//!             "echo" => Ok(event.data),
+//!             _ => Err(HandlerError::Error(ClientError::MethodNotFound)),
+//!         }
+//!     })
+//!     .build();
+//! node.publish("news", Bytes::from_static(b"{}"), Default::default()).await.unwrap();
+//! # }
+//! ```
+//!
+//! ## Concurrency
+//!
+//! Each connection is one task that owns its client state. Other tasks reach a
+//! client only through its byte-bounded outbound queue (publications, encoded once
+//! per wire format and shared) and a control channel (API subscribe, unsubscribe,
+//! disconnect, refresh). No lock is held across `.await`.
+
+mod auth;
+mod broker;
+mod channel;
+mod client;
+mod config;
+mod error;
+mod handlers;
+mod hub;
+pub mod memory;
+mod node;
+mod outbound;
+mod presence;
+mod transport;
+
+pub use auth::{ConnectGrant, ServerSubscription, SubscribeGrant, SubscribeOverride, TokenError, TokenVerifier};
+pub use broker::{
+    Broker, BrokerEvents, HistoryFilter, HistoryResult, PublishOptions, PublishResult, StreamPosition,
+};
+pub use channel::{ChannelOptions, ChannelRules, RecoveryMode, ResolvedChannel};
+pub use client::{Client, TransportInfo};
+pub use config::{ClientConfig, NodeConfig};
+pub use error::{ApiError, BackendError, ClientError, Disconnect};
+pub use handlers::{
+    ClientContext, ConnectingEvent, DisconnectEvent, HandlerError, MessageEvent, PublishEvent, PublishReply,
+    RefreshEvent, RefreshReply, RpcEvent, SubscribeEvent, SubscribeReply,
+};
+pub use node::{ApiPublish, Node, NodeBuilder, NodeInfo, ServerRefresh, ServerSubscribe};
+pub use outbound::{Drained, Outbound};
+pub use presence::{PresenceManager, PresenceStats};
+pub use transport::{FrameIo, TransportError};
