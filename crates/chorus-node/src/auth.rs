@@ -58,7 +58,10 @@ pub struct ConnectGrant {
 impl ConnectGrant {
     /// A grant for `user` with no expiry and nothing else.
     pub fn user(user: impl Into<String>) -> Self {
-        Self { user: user.into(), ..Self::default() }
+        Self {
+            user: user.into(),
+            ..Self::default()
+        }
     }
 }
 

@@ -132,14 +132,22 @@ impl ChannelRules {
         if channel.is_empty() || channel.len() > self.max_length {
             return Err(ClientError::BadRequest);
         }
-        let rest = channel.strip_prefix(self.private_prefix.as_str()).unwrap_or(channel);
+        let rest = channel
+            .strip_prefix(self.private_prefix.as_str())
+            .unwrap_or(channel);
         match rest.split_once(self.namespace_boundary.as_str()) {
             Some((ns, _)) => self
                 .namespaces
                 .get(ns)
-                .map(|o| ResolvedChannel { namespace: ns.to_owned(), options: Arc::clone(o) })
+                .map(|o| ResolvedChannel {
+                    namespace: ns.to_owned(),
+                    options: Arc::clone(o),
+                })
                 .ok_or(ClientError::UnknownChannel),
-            None => Ok(ResolvedChannel { namespace: String::new(), options: Arc::clone(&self.without_namespace) }),
+            None => Ok(ResolvedChannel {
+                namespace: String::new(),
+                options: Arc::clone(&self.without_namespace),
+            }),
         }
     }
 
@@ -152,13 +160,20 @@ impl ChannelRules {
     pub fn limited_users<'a>(&self, channel: &'a str) -> Option<impl Iterator<Item = &'a str>> {
         let (_, users) = channel.rsplit_once(self.user_boundary.as_str())?;
         let sep = self.user_separator.clone();
-        Some(users.split(move |c: char| sep.contains(c)).filter(|u| !u.is_empty()))
+        Some(
+            users
+                .split(move |c: char| sep.contains(c))
+                .filter(|u| !u.is_empty()),
+        )
     }
 
     /// The part of the name after the namespace boundary (what `channel_regex` matches).
     pub fn name_in_namespace<'a>(&self, channel: &'a str) -> &'a str {
-        let rest = channel.strip_prefix(self.private_prefix.as_str()).unwrap_or(channel);
-        rest.split_once(self.namespace_boundary.as_str()).map_or(rest, |(_, n)| n)
+        let rest = channel
+            .strip_prefix(self.private_prefix.as_str())
+            .unwrap_or(channel);
+        rest.split_once(self.namespace_boundary.as_str())
+            .map_or(rest, |(_, n)| n)
     }
 }
 
@@ -168,7 +183,13 @@ mod tests {
 
     fn rules() -> ChannelRules {
         let mut r = ChannelRules::default();
-        r.namespaces.insert("chat".into(), Arc::new(ChannelOptions { presence: true, ..Default::default() }));
+        r.namespaces.insert(
+            "chat".into(),
+            Arc::new(ChannelOptions {
+                presence: true,
+                ..Default::default()
+            }),
+        );
         r
     }
 
@@ -179,8 +200,14 @@ mod tests {
         assert!(r.resolve("chat:room").unwrap().options.presence);
         assert_eq!(r.resolve("$chat:secret").unwrap().namespace, "chat");
         assert_eq!(r.resolve("plain").unwrap().namespace, "");
-        assert_eq!(r.resolve("nope:x").unwrap_err(), ClientError::UnknownChannel);
-        assert_eq!(r.resolve(&"x".repeat(256)).unwrap_err(), ClientError::BadRequest);
+        assert_eq!(
+            r.resolve("nope:x").unwrap_err(),
+            ClientError::UnknownChannel
+        );
+        assert_eq!(
+            r.resolve(&"x".repeat(256)).unwrap_err(),
+            ClientError::BadRequest
+        );
         assert_eq!(r.name_in_namespace("$chat:a:b"), "a:b");
     }
 

@@ -95,7 +95,14 @@ impl ClientError {
     /// The protocol `Error` sent in the reply.
     pub fn to_protocol(&self) -> chorus_protocol::Error {
         match (self, self.table()) {
-            (Self::Custom { code, message, temporary }, _) => chorus_protocol::Error {
+            (
+                Self::Custom {
+                    code,
+                    message,
+                    temporary,
+                },
+                _,
+            ) => chorus_protocol::Error {
                 code: *code,
                 message: message.clone(),
                 temporary: *temporary,
@@ -119,11 +126,17 @@ pub struct Disconnect {
 impl Disconnect {
     /// A custom disconnect (applications use 4000–4999).
     pub fn new(code: u32, reason: impl Into<Cow<'static, str>>) -> Self {
-        Self { code, reason: reason.into() }
+        Self {
+            code,
+            reason: reason.into(),
+        }
     }
 
     const fn of(c: DisconnectCode) -> Self {
-        Self { code: c.code, reason: Cow::Borrowed(c.reason) }
+        Self {
+            code: c.code,
+            reason: Cow::Borrowed(c.reason),
+        }
     }
 
     /// 3000: connection closed (never sent in a WebSocket frame).

@@ -20,7 +20,11 @@ pub(crate) struct Prepared {
 
 impl Prepared {
     pub(crate) fn new(push: Push) -> Self {
-        Self { push, json: OnceLock::new(), protobuf: OnceLock::new() }
+        Self {
+            push,
+            json: OnceLock::new(),
+            protobuf: OnceLock::new(),
+        }
     }
 
     /// The encoded reply-wrapped push for `protocol`; `None` when the payload cannot
@@ -30,7 +34,8 @@ impl Prepared {
             Protocol::Json => &self.json,
             Protocol::Protobuf => &self.protobuf,
         };
-        cell.get_or_init(|| chorus_protocol::encode(protocol, &Reply::from(self.push.clone())).ok()).clone()
+        cell.get_or_init(|| chorus_protocol::encode(protocol, &Reply::from(self.push.clone())).ok())
+            .clone()
     }
 
     pub(crate) fn deliver(&self, client: &ClientShared) {
@@ -53,7 +58,10 @@ pub(crate) struct Delivery {
 
 impl Delivery {
     pub(crate) fn buffering() -> Arc<Self> {
-        Arc::new(Self { live: AtomicBool::new(false), buffer: Mutex::new(Some(Vec::new())) })
+        Arc::new(Self {
+            live: AtomicBool::new(false),
+            buffer: Mutex::new(Some(Vec::new())),
+        })
     }
 
     /// Ends buffering: `flush` gets the buffered publications and must queue the
@@ -97,7 +105,10 @@ impl Hub {
     pub(crate) fn add_client(&self, client: &Arc<ClientShared>) {
         write(&self.clients).insert(Arc::clone(&client.id), Arc::clone(client));
         let user: Arc<str> = client.user.get().cloned().unwrap_or_else(|| Arc::from(""));
-        write(&self.users).entry(user).or_default().push(Arc::clone(client));
+        write(&self.users)
+            .entry(user)
+            .or_default()
+            .push(Arc::clone(client));
     }
 
     pub(crate) fn remove_client(&self, client: &ClientShared) {
@@ -135,7 +146,10 @@ impl Hub {
     pub(crate) fn add_sub(&self, channel: &str, sub: Subscriber) -> bool {
         let mut channels = write(&self.channels);
         let first = !channels.contains_key(channel);
-        channels.entry(Arc::from(channel)).or_default().insert(Arc::clone(&sub.client.id), sub);
+        channels
+            .entry(Arc::from(channel))
+            .or_default()
+            .insert(Arc::clone(&sub.client.id), sub);
         first
     }
 
@@ -162,7 +176,10 @@ impl Hub {
     }
 
     pub(crate) fn channels(&self) -> Vec<(String, usize)> {
-        read(&self.channels).iter().map(|(k, v)| (k.to_string(), v.len())).collect()
+        read(&self.channels)
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.len()))
+            .collect()
     }
 
     fn fan_out(&self, channel: &str, prepared: &Prepared, only_join_leave: bool) {
@@ -178,7 +195,11 @@ impl Hub {
                 prepared.deliver(&sub.client);
                 continue;
             }
-            let mut buf = sub.delivery.buffer.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut buf = sub
+                .delivery
+                .buffer
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             match buf.as_mut() {
                 Some(pending) => {
                     if let Some(p) = &prepared.push.r#pub {
@@ -193,17 +214,29 @@ impl Hub {
 
 impl BrokerEvents for Hub {
     fn on_publication(&self, channel: &str, publication: Publication, _position: StreamPosition) {
-        let push = Push { channel: channel.to_owned(), r#pub: Some(publication), ..Push::default() };
+        let push = Push {
+            channel: channel.to_owned(),
+            r#pub: Some(publication),
+            ..Push::default()
+        };
         self.fan_out(channel, &Prepared::new(push), false);
     }
 
     fn on_join(&self, channel: &str, info: ClientInfo) {
-        let push = Push { channel: channel.to_owned(), join: Some(Join { info: Some(info) }), ..Push::default() };
+        let push = Push {
+            channel: channel.to_owned(),
+            join: Some(Join { info: Some(info) }),
+            ..Push::default()
+        };
         self.fan_out(channel, &Prepared::new(push), true);
     }
 
     fn on_leave(&self, channel: &str, info: ClientInfo) {
-        let push = Push { channel: channel.to_owned(), leave: Some(Leave { info: Some(info) }), ..Push::default() };
+        let push = Push {
+            channel: channel.to_owned(),
+            leave: Some(Leave { info: Some(info) }),
+            ..Push::default()
+        };
         self.fan_out(channel, &Prepared::new(push), true);
     }
 }

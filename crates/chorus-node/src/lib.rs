@@ -51,19 +51,24 @@ mod outbound;
 mod presence;
 mod transport;
 
-pub use auth::{ConnectGrant, ServerSubscription, SubscribeGrant, SubscribeOverride, TokenError, TokenVerifier};
+pub use auth::{
+    ConnectGrant, ServerSubscription, SubscribeGrant, SubscribeOverride, TokenError, TokenVerifier,
+};
 pub use broker::{
-    Broker, BrokerEvents, HistoryFilter, HistoryResult, PublishOptions, PublishResult, StreamPosition,
+    Broker, BrokerEvents, HistoryFilter, HistoryResult, PublishOptions, PublishResult,
+    StreamPosition,
 };
 pub use channel::{ChannelOptions, ChannelRules, RecoveryMode, ResolvedChannel};
 pub use client::{Client, TransportInfo};
 pub use config::{ClientConfig, NodeConfig};
 pub use error::{ApiError, BackendError, ClientError, Disconnect};
 pub use handlers::{
-    ClientContext, ConnectingEvent, DisconnectEvent, HandlerError, MessageEvent, PublishEvent, PublishReply,
-    RefreshEvent, RefreshReply, RpcEvent, SubscribeEvent, SubscribeReply,
+    ClientContext, ConnectingEvent, DisconnectEvent, HandlerError, MessageEvent, PublishEvent,
+    PublishReply, RefreshEvent, RefreshReply, RpcEvent, SubscribeEvent, SubscribeReply,
 };
-pub use node::{ApiPublish, Node, NodeBuilder, NodeInfo, ServerRefresh, ServerSubscribe};
+pub use node::{
+    ApiPublish, Node, NodeBuilder, NodeInfo, ServerRefresh, ServerSubscribe, glob_match,
+};
 pub use outbound::{Drained, Outbound};
 pub use presence::{PresenceManager, PresenceStats};
 pub use transport::{FrameIo, TransportError};

@@ -2,14 +2,16 @@
 //! server-side API (publish, presence, history, user-level operations).
 
 use crate::auth::{SubscribeOverride, TokenVerifier};
-use crate::broker::{Broker, BrokerEvents, HistoryFilter, HistoryResult, PublishOptions, StreamPosition};
+use crate::broker::{
+    Broker, BrokerEvents, HistoryFilter, HistoryResult, PublishOptions, StreamPosition,
+};
 use crate::channel::{ChannelOptions, ResolvedChannel};
 use crate::client::shared::Control;
 use crate::config::NodeConfig;
 use crate::error::{ApiError, ClientError, Disconnect};
 use crate::handlers::{
-    ConnectingEvent, DisconnectEvent, HandlerError, Handlers, MessageEvent, PublishEvent, PublishReply, RefreshEvent,
-    RefreshReply, RpcEvent, SubscribeEvent, SubscribeReply,
+    ConnectingEvent, DisconnectEvent, HandlerError, Handlers, MessageEvent, PublishEvent,
+    PublishReply, RefreshEvent, RefreshReply, RpcEvent, SubscribeEvent, SubscribeReply,
 };
 use crate::hub::Hub;
 use crate::memory::{MemoryBroker, MemoryPresenceManager};
@@ -119,7 +121,10 @@ pub(crate) struct NodeInner {
 
 impl std::fmt::Debug for NodeInner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Node").field("uid", &self.uid).field("name", &self.config.name).finish_non_exhaustive()
+        f.debug_struct("Node")
+            .field("uid", &self.uid)
+            .field("name", &self.config.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -155,7 +160,9 @@ pub struct NodeBuilder {
 
 impl std::fmt::Debug for NodeBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NodeBuilder").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("NodeBuilder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -175,8 +182,13 @@ macro_rules! hook {
 
 impl NodeBuilder {
     /// Uses a broker built from the node's event sink (the node's hub).
-    pub fn broker<B: Broker>(mut self, make: impl FnOnce(Arc<dyn BrokerEvents>) -> B + Send + 'static) -> Self {
-        self.broker = Some(Box::new(move |events| Arc::new(make(events)) as Arc<dyn Broker>));
+    pub fn broker<B: Broker>(
+        mut self,
+        make: impl FnOnce(Arc<dyn BrokerEvents>) -> B + Send + 'static,
+    ) -> Self {
+        self.broker = Some(Box::new(move |events| {
+            Arc::new(make(events)) as Arc<dyn Broker>
+        }));
         self
     }
 
@@ -221,7 +233,9 @@ impl NodeBuilder {
         F: Fn(MessageEvent) -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = ()> + Send + 'static,
     {
-        self.handlers.message = Some(Arc::new(move |e| -> BoxFuture<'static, ()> { Box::pin(f(e)) }));
+        self.handlers.message = Some(Arc::new(move |e| -> BoxFuture<'static, ()> {
+            Box::pin(f(e))
+        }));
         self
     }
 
@@ -231,7 +245,9 @@ impl NodeBuilder {
         F: Fn(DisconnectEvent) -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = ()> + Send + 'static,
     {
-        self.handlers.disconnect = Some(Arc::new(move |e| -> BoxFuture<'static, ()> { Box::pin(f(e)) }));
+        self.handlers.disconnect = Some(Arc::new(move |e| -> BoxFuture<'static, ()> {
+            Box::pin(f(e))
+        }));
         self
     }
 
@@ -243,7 +259,9 @@ impl NodeBuilder {
             Some(make) => make(events),
             None => Arc::new(MemoryBroker::new(events)),
         };
-        let presence = self.presence.unwrap_or_else(|| Arc::new(MemoryPresenceManager::default()));
+        let presence = self
+            .presence
+            .unwrap_or_else(|| Arc::new(MemoryPresenceManager::default()));
         Node {
             inner: Arc::new(NodeInner {
                 config: self.config,
@@ -272,7 +290,13 @@ fn channel_error(e: ClientError) -> ApiError {
 impl Node {
     /// Starts building a node.
     pub fn builder(config: NodeConfig) -> NodeBuilder {
-        NodeBuilder { config, broker: None, presence: None, verifier: None, handlers: Handlers::default() }
+        NodeBuilder {
+            config,
+            broker: None,
+            presence: None,
+            verifier: None,
+            handlers: Handlers::default(),
+        }
     }
 
     /// The configuration.
@@ -296,13 +320,21 @@ impl Node {
         PublishOptions {
             history_size: options.history_size,
             history_ttl: options.history_ttl,
-            history_meta_ttl: if options.history_meta_ttl.is_zero() { meta_ttl } else { options.history_meta_ttl },
+            history_meta_ttl: if options.history_meta_ttl.is_zero() {
+                meta_ttl
+            } else {
+                options.history_meta_ttl
+            },
             ..PublishOptions::default()
         }
     }
 
     pub(crate) fn meta_ttl(&self, options: &ChannelOptions) -> Duration {
-        if options.history_meta_ttl.is_zero() { Duration::from_secs(720 * 3600) } else { options.history_meta_ttl }
+        if options.history_meta_ttl.is_zero() {
+            Duration::from_secs(720 * 3600)
+        } else {
+            options.history_meta_ttl
+        }
     }
 
     /// Publishes `data` to `channel` (server API `publish`). Returns the position in
@@ -310,14 +342,27 @@ impl Node {
     ///
     /// # Errors
     /// 102 for an unknown namespace, 107 for a bad name, 100 when the broker fails.
-    pub async fn publish(&self, channel: &str, data: Bytes, opts: ApiPublish) -> Result<StreamPosition, ApiError> {
+    pub async fn publish(
+        &self,
+        channel: &str,
+        data: Bytes,
+        opts: ApiPublish,
+    ) -> Result<StreamPosition, ApiError> {
         let resolved = self.resolve(channel).map_err(channel_error)?;
-        let mut options = Self::publish_options(&resolved.options, self.meta_ttl(&resolved.options));
+        let mut options =
+            Self::publish_options(&resolved.options, self.meta_ttl(&resolved.options));
         options.skip_history = opts.skip_history;
         options.tags = opts.tags;
         options.idempotency_key = opts.idempotency_key;
-        let publication = Publication { data, ..Publication::default() };
-        let result = self.inner.broker.publish(channel, publication, &options).await?;
+        let publication = Publication {
+            data,
+            ..Publication::default()
+        };
+        let result = self
+            .inner
+            .broker
+            .publish(channel, publication, &options)
+            .await?;
         Ok(result.position)
     }
 
@@ -332,7 +377,17 @@ impl Node {
         let mut opts = Self::publish_options(options, self.meta_ttl(options));
         opts.client_info = Some(info);
         opts.skip_history = skip_history;
-        self.inner.broker.publish(channel, Publication { data, ..Publication::default() }, &opts).await?;
+        self.inner
+            .broker
+            .publish(
+                channel,
+                Publication {
+                    data,
+                    ..Publication::default()
+                },
+                &opts,
+            )
+            .await?;
         Ok(())
     }
 
@@ -361,7 +416,12 @@ impl Node {
     ///
     /// # Errors
     /// 102 / 107 for bad channels.
-    pub async fn unsubscribe(&self, user: &str, channel: &str, client: Option<&str>) -> Result<(), ApiError> {
+    pub async fn unsubscribe(
+        &self,
+        user: &str,
+        channel: &str,
+        client: Option<&str>,
+    ) -> Result<(), ApiError> {
         self.resolve(channel).map_err(channel_error)?;
         self.send_control(user, client, || Control::Unsubscribe(channel.to_owned()));
         Ok(())
@@ -369,7 +429,13 @@ impl Node {
 
     /// Disconnects the user's connections (API `disconnect`), except the client ids
     /// in `whitelist`.
-    pub async fn disconnect(&self, user: &str, disconnect: Disconnect, client: Option<&str>, whitelist: &[String]) {
+    pub async fn disconnect(
+        &self,
+        user: &str,
+        disconnect: Disconnect,
+        client: Option<&str>,
+        whitelist: &[String],
+    ) {
         for c in self.inner.hub.user_clients(user) {
             if client.is_none_or(|id| *c.id == *id) && !whitelist.iter().any(|w| **w == *c.id) {
                 c.disconnect(disconnect.clone());
@@ -422,7 +488,11 @@ impl Node {
     ///
     /// # Errors
     /// 108 when history is off, 112 when `since` has another epoch.
-    pub async fn history(&self, channel: &str, filter: HistoryFilter) -> Result<HistoryResult, ApiError> {
+    pub async fn history(
+        &self,
+        channel: &str,
+        filter: HistoryFilter,
+    ) -> Result<HistoryResult, ApiError> {
         let resolved = self.history_channel(channel)?;
         let meta_ttl = self.meta_ttl(&resolved.options);
         Ok(self.inner.broker.history(channel, filter, meta_ttl).await?)
@@ -444,7 +514,7 @@ impl Node {
             .hub
             .channels()
             .into_iter()
-            .filter(|(name, _)| pattern.is_none_or(|p| p.is_empty() || glob(p, name)))
+            .filter(|(name, _)| pattern.is_none_or(|p| p.is_empty() || glob_match(p, name)))
             .map(|(name, n)| (name, u32::try_from(n).unwrap_or(u32::MAX)))
             .collect()
     }
@@ -497,8 +567,14 @@ impl Node {
     }
 }
 
-/// Glob match with `*` (any run) and `?` (one character).
-fn glob(pattern: &str, text: &str) -> bool {
+/// Glob match with `*` (any run of characters) and `?` (one character), as used by
+/// the `channels` API pattern and origin lists.
+///
+/// ```
+/// assert!(chorus_node::glob_match("https://*.example.com", "https://a.example.com"));
+/// assert!(!chorus_node::glob_match("chat:*", "news:1"));
+/// ```
+pub fn glob_match(pattern: &str, text: &str) -> bool {
     let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
     let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
     while ti < t.len() {
@@ -522,12 +598,12 @@ fn glob(pattern: &str, text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::glob;
+    use super::glob_match;
 
     #[test]
     fn glob_patterns() {
-        assert!(glob("chat:*", "chat:room"));
-        assert!(glob("a?c", "abc"));
-        assert!(!glob("chat:*", "news:x"));
+        assert!(glob_match("chat:*", "chat:room"));
+        assert!(glob_match("a?c", "abc"));
+        assert!(!glob_match("chat:*", "news:x"));
     }
 }

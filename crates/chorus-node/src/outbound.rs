@@ -48,7 +48,12 @@ pub struct Outbound {
 
 impl Outbound {
     pub(crate) fn new(max_bytes: usize) -> Self {
-        Self { state: Mutex::default(), closed: AtomicBool::new(false), wake: Notify::new(), max_bytes }
+        Self {
+            state: Mutex::default(),
+            closed: AtomicBool::new(false),
+            wake: Notify::new(),
+            max_bytes,
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -128,7 +133,9 @@ mod tests {
         assert_eq!(q.push(Bytes::from_static(b"123456")), Pushed::Queued);
         assert_eq!(q.push(Bytes::from_static(b"12345")), Pushed::Overflow);
         assert_eq!(q.push(Bytes::from_static(b"1")), Pushed::Closed);
-        let Drained::Close(items, d) = q.drain() else { panic!("expected close") };
+        let Drained::Close(items, d) = q.drain() else {
+            panic!("expected close")
+        };
         assert!(items.is_empty());
         assert_eq!(d.code, 3008);
     }

@@ -27,9 +27,19 @@ pub struct PresenceStats {
 #[async_trait]
 pub trait PresenceManager: Send + Sync + 'static {
     /// Adds or refreshes a client's presence in a channel.
-    async fn add_presence(&self, channel: &str, client_id: &str, info: ClientInfo) -> Result<(), BackendError>;
+    async fn add_presence(
+        &self,
+        channel: &str,
+        client_id: &str,
+        info: ClientInfo,
+    ) -> Result<(), BackendError>;
     /// Removes a client's presence from a channel.
-    async fn remove_presence(&self, channel: &str, client_id: &str, user: &str) -> Result<(), BackendError>;
+    async fn remove_presence(
+        &self,
+        channel: &str,
+        client_id: &str,
+        user: &str,
+    ) -> Result<(), BackendError>;
     /// Everyone present, by client id.
     async fn presence(&self, channel: &str) -> Result<BTreeMap<String, ClientInfo>, BackendError>;
     /// Counts.

@@ -21,7 +21,10 @@ pub trait FrameIo: Send {
     /// when something else becomes ready.
     fn read_frame(&mut self) -> impl Future<Output = Option<Result<Bytes, TransportError>>> + Send;
     /// Writes encoded messages, in order, as one batch.
-    fn write_frames(&mut self, frames: &[Bytes]) -> impl Future<Output = Result<(), TransportError>> + Send;
+    fn write_frames(
+        &mut self,
+        frames: &[Bytes],
+    ) -> impl Future<Output = Result<(), TransportError>> + Send;
     /// Closes the connection with a disconnect (close frame, or disconnect push).
     fn close(&mut self, disconnect: &Disconnect) -> impl Future<Output = ()> + Send;
 }
@@ -31,11 +34,21 @@ impl Node {
     /// graceful shutdown.
     pub fn serve<T: FrameIo + 'static>(&self, transport: TransportInfo, io: T) {
         let node = self.clone();
-        self.inner.tracker.spawn(async move { node.run_connection(transport, io).await });
+        self.inner
+            .tracker
+            .spawn(async move { node.drive(transport, io).await });
     }
 
-    /// Serves one connection on the current task until it ends.
-    pub async fn run_connection<T: FrameIo>(&self, transport: TransportInfo, mut io: T) {
+    /// Serves one connection on the current task until it ends (tracked for
+    /// graceful shutdown).
+    pub async fn run_connection<T: FrameIo>(&self, transport: TransportInfo, io: T) {
+        self.inner
+            .tracker
+            .track_future(self.drive(transport, io))
+            .await;
+    }
+
+    async fn drive<T: FrameIo>(&self, transport: TransportInfo, mut io: T) {
         if self.is_shutting_down() {
             io.close(&Disconnect::SHUTDOWN).await;
             return;
@@ -43,14 +56,16 @@ impl Node {
         let mut client = Client::new(self, transport);
         let shared = client.shared();
         let outbound = &shared.outbound;
-        let Some(mut control) = client.take_control() else { return };
+        let Some(mut control) = client.take_control() else {
+            return;
+        };
         let sleep = tokio::time::sleep(std::time::Duration::from_secs(3600));
         tokio::pin!(sleep);
         let end = loop {
-            if let Some(at) = client.next_deadline() {
-                if sleep.deadline() != at {
-                    sleep.as_mut().reset(at);
-                }
+            if let Some(at) = client.next_deadline()
+                && sleep.deadline() != at
+            {
+                sleep.as_mut().reset(at);
             }
             tokio::select! {
                 biased;

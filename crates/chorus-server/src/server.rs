@@ -22,14 +22,22 @@ use crate::config::Config;
 pub struct AppState {
     /// The validated configuration.
     pub config: Arc<Config>,
+    /// The engine.
+    pub node: chorus_node::Node,
 }
 
 impl AppState {
-    /// State for a configuration.
-    pub fn new(config: Config) -> Self {
-        Self {
+    /// State for a configuration, with its engine.
+    ///
+    /// # Errors
+    /// Token keys in the configuration that cannot be used.
+    pub fn new(config: Config) -> Result<Self, ServeError> {
+        let node =
+            crate::engine::build_node(&config).map_err(|e| ServeError::Config(e.to_string()))?;
+        Ok(Self {
             config: Arc::new(config),
-        }
+            node,
+        })
     }
 }
 
@@ -49,6 +57,9 @@ pub enum ServeError {
     /// The server failed while running.
     #[error("server error: {0}")]
     Serve(#[source] std::io::Error),
+    /// The configuration cannot be used to build the engine.
+    #[error("invalid configuration: {0}")]
+    Config(String),
 }
 
 /// Facts about how the server was started, used for start-up messages.
@@ -58,9 +69,26 @@ pub struct StartInfo {
     pub config_file: Option<PathBuf>,
 }
 
-/// Client-facing routes (transports are added here).
-pub fn external_router(_state: AppState) -> Router {
-    Router::new()
+/// Client-facing routes: the transports (and the HTTP API when `http_api.external`).
+pub fn external_router(state: AppState) -> Router {
+    let mut router = Router::new();
+    if !state.config.websocket.disabled {
+        router = router.route(
+            &state.config.websocket.handler_prefix,
+            get(crate::transport::websocket::handler),
+        );
+    }
+    let api = api_router(&state).filter(|_| state.config.http_api.external);
+    let router = router.with_state(state);
+    match api {
+        Some(api) => router.merge(api),
+        None => router,
+    }
+}
+
+fn api_router(state: &AppState) -> Option<Router> {
+    (!state.config.http_api.disabled)
+        .then(|| crate::api::router(state.node.clone(), &state.config.http_api))
 }
 
 /// Internal routes: health now; API, admin and metrics later.
@@ -69,7 +97,12 @@ pub fn internal_router(state: AppState) -> Router {
     if state.config.health.enabled {
         router = router.route(&state.config.health.handler_prefix, get(health));
     }
-    router
+    let api = api_router(&state).filter(|_| !state.config.http_api.external);
+    let router = router.with_state(state);
+    match api {
+        Some(api) => router.merge(api),
+        None => router,
+    }
 }
 
 /// All routes on one port.
@@ -96,7 +129,7 @@ pub async fn run_with(
     info: StartInfo,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let state = AppState::new(config);
+    let state = AppState::new(config)?;
     let cfg = Arc::clone(&state.config);
     let main_addr = listen_addr(&cfg.http_server.address, cfg.http_server.port);
     let main = bind(&main_addr).await?;
@@ -153,6 +186,8 @@ pub async fn run_with(
     }
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
+    // Clients get 3001 ("shutdown", reconnect elsewhere); the node waits for them.
+    state.node.shutdown(timeout).await;
     let drain = async {
         while let Some(joined) = tasks.join_next().await {
             if let Ok(Err(e)) = joined {

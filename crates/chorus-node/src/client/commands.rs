@@ -7,14 +7,18 @@ use crate::broker::{HistoryFilter, StreamPosition};
 use crate::error::{BackendError, ClientError, Disconnect};
 use crate::handlers::{HandlerError, MessageEvent, PublishEvent, RpcEvent};
 use chorus_protocol::{
-    HistoryRequest, HistoryResult, PresenceRequest, PresenceResult, PresenceStatsRequest, PresenceStatsResult,
-    PublishRequest, PublishResult, RefreshRequest, RefreshResult, Reply, RpcRequest, RpcResult, SendRequest,
-    SubRefreshRequest, SubRefreshResult,
+    HistoryRequest, HistoryResult, PresenceRequest, PresenceResult, PresenceStatsRequest,
+    PresenceStatsResult, PublishRequest, PublishResult, RefreshRequest, RefreshResult, Reply,
+    RpcRequest, RpcResult, SendRequest, SubRefreshRequest, SubRefreshResult,
 };
 
 impl Client {
     /// `publish`: hook, then `allow_publish_*`, then insecure (spec §6.2).
-    pub(super) async fn handle_publish(&mut self, id: u32, req: PublishRequest) -> Result<(), HandlerError> {
+    pub(super) async fn handle_publish(
+        &self,
+        id: u32,
+        req: PublishRequest,
+    ) -> Result<(), HandlerError> {
         let options = self.node.resolve(&req.channel)?.options;
         if req.data.is_empty() {
             return Err(ClientError::BadRequest.into());
@@ -22,22 +26,41 @@ impl Client {
         let mut data = req.data.clone();
         let mut skip_history = false;
         if let Some(hook) = self.node.inner.handlers.publish.clone() {
-            let event = PublishEvent { client: self.context(), channel: req.channel.clone(), data: req.data.clone() };
+            let event = PublishEvent {
+                client: self.context(),
+                channel: req.channel.clone(),
+                data: req.data.clone(),
+            };
             let reply = hook(event).await?;
             if let Some(d) = reply.data {
                 data = d;
             }
             skip_history = reply.skip_history;
         } else {
-            let subscriber = options.allow_publish_for_subscriber && self.subs.contains_key(&req.channel);
-            if !self.allowed(options.allow_publish_for_client, subscriber, options.allow_publish_for_anonymous) {
+            let subscriber =
+                options.allow_publish_for_subscriber && self.subs.contains_key(&req.channel);
+            if !self.allowed(
+                options.allow_publish_for_client,
+                subscriber,
+                options.allow_publish_for_anonymous,
+            ) {
                 return Err(ClientError::PermissionDenied.into());
             }
         }
-        let chan_info = self.subs.get(&req.channel).map(|s| s.info.clone()).unwrap_or_default();
+        let chan_info = self
+            .subs
+            .get(&req.channel)
+            .map(|s| s.info.clone())
+            .unwrap_or_default();
         let info = self.client_info(chan_info);
-        self.node.publish_from_client(&req.channel, data, info, &options, skip_history).await?;
-        self.send(&Reply { id, publish: Some(PublishResult {}), ..Reply::default() })?;
+        self.node
+            .publish_from_client(&req.channel, data, info, &options, skip_history)
+            .await?;
+        self.send(&Reply {
+            id,
+            publish: Some(PublishResult {}),
+            ..Reply::default()
+        })?;
         Ok(())
     }
 
@@ -53,25 +76,60 @@ impl Client {
     }
 
     /// `presence`.
-    pub(super) async fn handle_presence(&mut self, id: u32, req: PresenceRequest) -> Result<(), HandlerError> {
+    pub(super) async fn handle_presence(
+        &self,
+        id: u32,
+        req: PresenceRequest,
+    ) -> Result<(), HandlerError> {
         self.presence_allowed(&req.channel)?;
-        let presence = self.node.inner.presence.presence(&req.channel).await.map_err(ClientError::from)?;
-        self.send(&Reply { id, presence: Some(PresenceResult { presence }), ..Reply::default() })?;
+        let presence = self
+            .node
+            .inner
+            .presence
+            .presence(&req.channel)
+            .await
+            .map_err(ClientError::from)?;
+        self.send(&Reply {
+            id,
+            presence: Some(PresenceResult { presence }),
+            ..Reply::default()
+        })?;
         Ok(())
     }
 
     /// `presence_stats`.
-    pub(super) async fn handle_presence_stats(&mut self, id: u32, req: PresenceStatsRequest) -> Result<(), HandlerError> {
+    pub(super) async fn handle_presence_stats(
+        &self,
+        id: u32,
+        req: PresenceStatsRequest,
+    ) -> Result<(), HandlerError> {
         self.presence_allowed(&req.channel)?;
-        let stats = self.node.inner.presence.presence_stats(&req.channel).await.map_err(ClientError::from)?;
-        let result = PresenceStatsResult { num_clients: stats.num_clients, num_users: stats.num_users };
-        self.send(&Reply { id, presence_stats: Some(result), ..Reply::default() })?;
+        let stats = self
+            .node
+            .inner
+            .presence
+            .presence_stats(&req.channel)
+            .await
+            .map_err(ClientError::from)?;
+        let result = PresenceStatsResult {
+            num_clients: stats.num_clients,
+            num_users: stats.num_users,
+        };
+        self.send(&Reply {
+            id,
+            presence_stats: Some(result),
+            ..Reply::default()
+        })?;
         Ok(())
     }
 
     /// `history`: limit 0 returns only the top; negative or over the cap means the
     /// cap (`client.history_max_publication_limit`).
-    pub(super) async fn handle_history(&mut self, id: u32, req: HistoryRequest) -> Result<(), HandlerError> {
+    pub(super) async fn handle_history(
+        &self,
+        id: u32,
+        req: HistoryRequest,
+    ) -> Result<(), HandlerError> {
         let options = self.node.resolve(&req.channel)?.options;
         if !options.history_enabled() {
             return Err(ClientError::NotAvailable.into());
@@ -79,50 +137,96 @@ impl Client {
         if !self.can_history(&options, &req.channel, false) {
             return Err(ClientError::PermissionDenied.into());
         }
-        let cap = i32::try_from(self.node.config().client.history_max_publication_limit).unwrap_or(i32::MAX);
-        let limit = if req.limit < 0 || req.limit > cap { cap } else { req.limit };
+        let cap = i32::try_from(self.node.config().client.history_max_publication_limit)
+            .unwrap_or(i32::MAX);
+        let limit = if req.limit < 0 || req.limit > cap {
+            cap
+        } else {
+            req.limit
+        };
         let filter = HistoryFilter {
-            since: req.since.map(|s| StreamPosition { offset: s.offset, epoch: s.epoch }),
+            since: req.since.map(|s| StreamPosition {
+                offset: s.offset,
+                epoch: s.epoch,
+            }),
             limit,
             reverse: req.reverse,
         };
         let meta_ttl = self.node.meta_ttl(&options);
-        let h = match self.node.inner.broker.history(&req.channel, filter, meta_ttl).await {
+        let h = match self
+            .node
+            .inner
+            .broker
+            .history(&req.channel, filter, meta_ttl)
+            .await
+        {
             Ok(h) => h,
-            Err(BackendError::UnrecoverablePosition) => return Err(ClientError::UnrecoverablePosition.into()),
+            Err(BackendError::UnrecoverablePosition) => {
+                return Err(ClientError::UnrecoverablePosition.into());
+            }
             Err(e) => return Err(ClientError::from(e).into()),
         };
-        let result = HistoryResult { publications: h.publications, epoch: h.position.epoch, offset: h.position.offset };
-        self.send(&Reply { id, history: Some(result), ..Reply::default() })?;
+        let result = HistoryResult {
+            publications: h.publications,
+            epoch: h.position.epoch,
+            offset: h.position.offset,
+        };
+        self.send(&Reply {
+            id,
+            history: Some(result),
+            ..Reply::default()
+        })?;
         Ok(())
     }
 
     /// `rpc`: the hook answers; without one, 104.
-    pub(super) async fn handle_rpc(&mut self, id: u32, req: RpcRequest) -> Result<(), HandlerError> {
+    pub(super) async fn handle_rpc(&self, id: u32, req: RpcRequest) -> Result<(), HandlerError> {
         let Some(hook) = self.node.inner.handlers.rpc.clone() else {
             return Err(ClientError::MethodNotFound.into());
         };
-        let data = hook(RpcEvent { client: self.context(), method: req.method, data: req.data }).await?;
-        self.send(&Reply { id, rpc: Some(RpcResult { data }), ..Reply::default() })?;
+        let data = hook(RpcEvent {
+            client: self.context(),
+            method: req.method,
+            data: req.data,
+        })
+        .await?;
+        self.send(&Reply {
+            id,
+            rpc: Some(RpcResult { data }),
+            ..Reply::default()
+        })?;
         Ok(())
     }
 
     /// `send`: fire-and-forget to the message hook; without one, 3508.
-    pub(super) async fn handle_send(&mut self, req: SendRequest) -> Result<(), Disconnect> {
+    pub(super) async fn handle_send(&self, req: SendRequest) -> Result<(), Disconnect> {
         let Some(hook) = self.node.inner.handlers.message.clone() else {
             return Err(Disconnect::NOT_AVAILABLE);
         };
-        hook(MessageEvent { client: self.context(), data: req.data }).await;
+        hook(MessageEvent {
+            client: self.context(),
+            data: req.data,
+        })
+        .await;
         Ok(())
     }
 
     /// `refresh`: a new connection token (spec §5.4).
-    pub(super) async fn handle_refresh(&mut self, id: u32, req: RefreshRequest) -> Result<(), HandlerError> {
+    pub(super) async fn handle_refresh(
+        &mut self,
+        id: u32,
+        req: RefreshRequest,
+    ) -> Result<(), HandlerError> {
         if self.node.inner.handlers.refresh.is_some() {
             // The server refreshes by itself; the client must not.
             return Err(Disconnect::BAD_REQUEST.into());
         }
-        let verifier = self.node.inner.verifier.clone().ok_or(Disconnect::BAD_REQUEST)?;
+        let verifier = self
+            .node
+            .inner
+            .verifier
+            .clone()
+            .ok_or(Disconnect::BAD_REQUEST)?;
         if req.token.is_empty() {
             return Err(Disconnect::BAD_REQUEST.into());
         }
@@ -149,16 +253,29 @@ impl Client {
             expires: self.expire_at.is_some(),
             ttl: self.expire_at.map_or(0, ttl_until),
         };
-        self.send(&Reply { id, refresh: Some(result), ..Reply::default() })?;
+        self.send(&Reply {
+            id,
+            refresh: Some(result),
+            ..Reply::default()
+        })?;
         Ok(())
     }
 
     /// `sub_refresh`: a new subscription token.
-    pub(super) async fn handle_sub_refresh(&mut self, id: u32, req: SubRefreshRequest) -> Result<(), HandlerError> {
+    pub(super) async fn handle_sub_refresh(
+        &mut self,
+        id: u32,
+        req: SubRefreshRequest,
+    ) -> Result<(), HandlerError> {
         if !self.subs.contains_key(&req.channel) {
             return Err(ClientError::PermissionDenied.into());
         }
-        let verifier = self.node.inner.verifier.clone().ok_or(ClientError::PermissionDenied)?;
+        let verifier = self
+            .node
+            .inner
+            .verifier
+            .clone()
+            .ok_or(ClientError::PermissionDenied)?;
         let grant = match verifier.verify_subscribe(&req.token).await {
             Ok(g) => g,
             Err(TokenError::Expired) => return Err(ClientError::TokenExpired.into()),
@@ -171,8 +288,10 @@ impl Client {
         if grant.expire_at.is_some_and(|at| at <= unix_now()) {
             return Err(ClientError::Expired.into());
         }
+        let deadline = self.sub_deadline(grant.expire_at);
         if let Some(sub) = self.subs.get_mut(&req.channel) {
             sub.expire_at = grant.expire_at;
+            sub.expire_deadline = deadline;
             if !grant.info.is_empty() {
                 sub.info = grant.info;
             }
@@ -183,7 +302,11 @@ impl Client {
             ttl: grant.expire_at.map_or(0, ttl_until),
             ..SubRefreshResult::default()
         };
-        self.send(&Reply { id, sub_refresh: Some(result), ..Reply::default() })?;
+        self.send(&Reply {
+            id,
+            sub_refresh: Some(result),
+            ..Reply::default()
+        })?;
         Ok(())
     }
 }

@@ -69,7 +69,11 @@ impl Client {
         Err(Refusal::Close(Disconnect::BAD_REQUEST))
     }
 
-    pub(super) async fn handle_connect(&mut self, id: u32, req: ConnectRequest) -> Result<(), Disconnect> {
+    pub(super) async fn handle_connect(
+        &mut self,
+        id: u32,
+        req: ConnectRequest,
+    ) -> Result<(), Disconnect> {
         if self.node.is_shutting_down() {
             return Err(Disconnect::SHUTDOWN);
         }
@@ -108,7 +112,10 @@ impl Client {
         self.info = grant.info.clone();
         self.meta = grant.meta.clone();
         self.expire_at = grant.expire_at;
-        let _ = self.shared.user.set(std::sync::Arc::from(grant.user.as_str()));
+        let _ = self
+            .shared
+            .user
+            .set(std::sync::Arc::from(grant.user.as_str()));
         self.status = Status::Connected;
         self.node.inner.hub.add_client(&self.shared);
 
@@ -122,22 +129,29 @@ impl Client {
             ..ConnectResult::default()
         };
         // With a refresh hook the server refreshes by itself: the client is not told.
-        if let Some(at) = self.expire_at {
-            if self.node.inner.handlers.refresh.is_none() {
-                result.expires = true;
-                result.ttl = ttl_until(at);
-            }
+        if let Some(at) = self.expire_at
+            && self.node.inner.handlers.refresh.is_none()
+        {
+            result.expires = true;
+            result.ttl = ttl_until(at);
         }
         if cfg.connect_include_server_time {
             result.time = i64::try_from(
-                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_millis(),
             )
             .unwrap_or(i64::MAX);
         }
 
         let mut pending = Vec::new();
         for (channel, opts) in subs {
-            let known = req.subs.get(&channel).cloned().unwrap_or_else(SubscribeRequest::default);
+            let known = req
+                .subs
+                .get(&channel)
+                .cloned()
+                .unwrap_or_else(SubscribeRequest::default);
             match self.subscribe_server_side(&channel, opts, &known).await {
                 Ok((sub_result, live)) => {
                     result.subs.insert(channel, sub_result);
@@ -152,7 +166,11 @@ impl Client {
 
         // The connect reply goes first, then whatever the server-side subscriptions
         // buffered while they were set up.
-        let reply = Reply { id, connect: Some(result), ..Reply::default() };
+        let reply = Reply {
+            id,
+            connect: Some(result),
+            ..Reply::default()
+        };
         self.send(&reply)?;
         for live in pending {
             live.go_live(self);

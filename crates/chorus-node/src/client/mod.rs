@@ -32,6 +32,8 @@ pub(crate) struct Sub {
     pub(crate) server_side: bool,
     pub(crate) info: Bytes,
     pub(crate) expire_at: Option<i64>,
+    /// When the expiry (plus grace period) passes, on the monotonic clock.
+    pub(crate) expire_deadline: Option<Instant>,
     pub(crate) presence: bool,
     pub(crate) join_leave: bool,
 }
@@ -49,7 +51,17 @@ struct Timers {
 
 impl Timers {
     fn next(&self) -> Option<Instant> {
-        [self.stale, self.ping, self.pong, self.expire, self.presence, self.sub_expire].into_iter().flatten().min()
+        [
+            self.stale,
+            self.ping,
+            self.pong,
+            self.expire,
+            self.presence,
+            self.sub_expire,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 }
 
@@ -89,7 +101,13 @@ pub struct Client {
 }
 
 pub(crate) fn unix_now() -> i64 {
-    i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()).unwrap_or(i64::MAX)
+    i64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs(),
+    )
+    .unwrap_or(i64::MAX)
 }
 
 /// Seconds from now until `at` (Unix seconds), at least 0.
@@ -114,7 +132,10 @@ impl Client {
             user: OnceLock::new(),
             control: tx,
         });
-        let timers = Timers { stale: Some(Instant::now() + node.config().client.stale_close_delay), ..Timers::default() };
+        let timers = Timers {
+            stale: Some(Instant::now() + node.config().client.stale_close_delay),
+            ..Timers::default()
+        };
         Self {
             shared,
             node: node.clone(),
@@ -155,7 +176,12 @@ impl Client {
     }
 
     pub(crate) fn client_info(&self, chan_info: Bytes) -> ClientInfo {
-        ClientInfo { user: self.user.clone(), client: self.shared.id.to_string(), conn_info: self.info.clone(), chan_info }
+        ClientInfo {
+            user: self.user.clone(),
+            client: self.shared.id.to_string(),
+            conn_info: self.info.clone(),
+            chan_info,
+        }
     }
 
     /// Encodes and queues a reply. A payload this protocol cannot carry (non-JSON
@@ -321,36 +347,40 @@ impl Client {
         }
     }
 
-    fn schedule_expiry(&mut self) {
-        let delay = self.node.config().client.expired_close_delay;
-        self.timers.expire = self.expire_at.map(|at| instant_at(at, Duration::ZERO).min(instant_at(at, delay)));
+    /// Schedules the connection's expiry check. Wall-clock expiry times are turned
+    /// into monotonic deadlines once, here; a refresh schedules again. Without a
+    /// refresh hook the deadline includes `expired_close_delay` (the client had
+    /// that long to refresh); with one, the hook is asked at the expiry itself.
+    pub(crate) fn schedule_expiry(&mut self) {
+        let delay = if self.node.inner.handlers.refresh.is_some() {
+            Duration::ZERO
+        } else {
+            self.node.config().client.expired_close_delay
+        };
+        self.timers.expire = self.expire_at.map(|at| instant_at(at, delay));
     }
 
     async fn check_expired(&mut self) -> Result<(), Disconnect> {
-        let Some(at) = self.expire_at else { return Ok(()) };
-        let delay = self.node.config().client.expired_close_delay;
-        if let Some(hook) = self.node.inner.handlers.refresh.clone() {
-            let event = crate::handlers::RefreshEvent { client: self.context() };
-            return match hook(event).await {
-                Ok(r) if r.expired => Err(Disconnect::EXPIRED),
-                Ok(r) => {
-                    self.expire_at = r.expire_at;
-                    if let Some(info) = r.info {
-                        self.info = info;
-                    }
-                    self.schedule_expiry();
-                    Ok(())
-                }
-                Err(_) => Err(Disconnect::EXPIRED),
-            };
+        if self.expire_at.is_none() {
+            return Ok(());
         }
-        let secs = u64::try_from((at - unix_now()).max(0)).unwrap_or(0);
-        if secs == 0 && instant_at(at, delay) <= Instant::now() {
+        let Some(hook) = self.node.inner.handlers.refresh.clone() else {
             return Err(Disconnect::EXPIRED);
+        };
+        let event = crate::handlers::RefreshEvent {
+            client: self.context(),
+        };
+        match hook(event).await {
+            Ok(r) if !r.expired => {
+                self.expire_at = r.expire_at;
+                if let Some(info) = r.info {
+                    self.info = info;
+                }
+                self.schedule_expiry();
+                Ok(())
+            }
+            _ => Err(Disconnect::EXPIRED),
         }
-        // Not yet past `exp + expired_close_delay`: check again then.
-        self.timers.expire = Some(instant_at(at, delay));
-        Ok(())
     }
 
     fn server_refresh(&mut self, req: crate::node::ServerRefresh) -> Result<(), Disconnect> {
@@ -367,18 +397,21 @@ impl Client {
         Ok(())
     }
 
-    fn schedule_sub_expiry(&mut self) {
-        let delay = self.node.config().client.expired_sub_close_delay;
-        self.timers.sub_expire = self.subs.values().filter_map(|s| s.expire_at).min().map(|at| instant_at(at, delay));
+    pub(crate) fn schedule_sub_expiry(&mut self) {
+        self.timers.sub_expire = self.subs.values().filter_map(|s| s.expire_deadline).min();
+    }
+
+    /// The monotonic deadline of a subscription expiring at `at` (Unix seconds).
+    pub(crate) fn sub_deadline(&self, at: Option<i64>) -> Option<Instant> {
+        at.map(|at| instant_at(at, self.node.config().client.expired_sub_close_delay))
     }
 
     async fn check_sub_expired(&mut self) -> Result<(), Disconnect> {
-        let now = unix_now();
-        let delay = i64::try_from(self.node.config().client.expired_sub_close_delay.as_secs()).unwrap_or(0);
+        let now = Instant::now();
         let expired: Vec<(String, bool)> = self
             .subs
             .iter()
-            .filter(|(_, s)| s.expire_at.is_some_and(|at| at + delay <= now))
+            .filter(|(_, s)| s.expire_deadline.is_some_and(|d| d <= now))
             .map(|(c, s)| (c.clone(), s.server_side))
             .collect();
         for (channel, server_side) in expired {
@@ -386,7 +419,9 @@ impl Client {
                 return Err(Disconnect::SUB_EXPIRED);
             }
             self.unsubscribe_channel(&channel).await;
-            self.send(&Reply::from(chorus_protocol::UnsubscribeCode::EXPIRED.to_push(channel)))?;
+            self.send(&Reply::from(
+                chorus_protocol::UnsubscribeCode::EXPIRED.to_push(channel),
+            ))?;
         }
         self.schedule_sub_expiry();
         Ok(())
@@ -396,7 +431,13 @@ impl Client {
         for (channel, sub) in &self.subs {
             if sub.presence {
                 let info = self.client_info(sub.info.clone());
-                if let Err(e) = self.node.inner.presence.add_presence(channel, &self.shared.id, info).await {
+                if let Err(e) = self
+                    .node
+                    .inner
+                    .presence
+                    .add_presence(channel, &self.shared.id, info)
+                    .await
+                {
                     tracing::warn!(client = %self.shared.id, channel, error = %e, "presence update failed");
                 }
             }
@@ -415,10 +456,12 @@ impl Client {
             self.node.inner.hub.remove_client(&self.shared);
         }
         tracing::debug!(client = %self.shared.id, user = %self.user, code = disconnect.code, reason = %disconnect.reason, "client disconnected");
-        if was_connected {
-            if let Some(hook) = self.node.inner.handlers.disconnect.clone() {
-                hook(DisconnectEvent { client: self.context(), disconnect }).await;
-            }
+        if was_connected && let Some(hook) = self.node.inner.handlers.disconnect.clone() {
+            hook(DisconnectEvent {
+                client: self.context(),
+                disconnect,
+            })
+            .await;
         }
     }
 }

@@ -10,7 +10,10 @@ use crate::handlers::{HandlerError, SubscribeEvent};
 use crate::hub::{Delivery, Subscriber};
 use crate::node::ServerSubscribe;
 use bytes::Bytes;
-use chorus_protocol::{Publication, Push, Reply, Subscribe, SubscribeRequest, SubscribeResult, UnsubscribeRequest, UnsubscribeResult};
+use chorus_protocol::{
+    Publication, Push, Reply, Subscribe, SubscribeRequest, SubscribeResult, UnsubscribeRequest,
+    UnsubscribeResult,
+};
 use std::sync::Arc;
 
 /// `SubscribeRequest.flag` bit: reply 112 instead of `recovered: false`.
@@ -47,13 +50,20 @@ impl PendingLive {
         let after = self.after_offset;
         let first = self.first;
         self.delivery.go_live(|pending: Vec<Publication>| {
-            if let Some(reply) = &first {
-                if let Err(d) = client.send(reply) {
-                    client.close(d);
-                }
+            if let Some(reply) = &first
+                && let Err(d) = client.send(reply)
+            {
+                client.close(d);
             }
-            for p in pending.into_iter().filter(|p| p.offset == 0 || p.offset > after) {
-                let push = Push { channel: channel.clone(), r#pub: Some(p), ..Push::default() };
+            for p in pending
+                .into_iter()
+                .filter(|p| p.offset == 0 || p.offset > after)
+            {
+                let push = Push {
+                    channel: channel.clone(),
+                    r#pub: Some(p),
+                    ..Push::default()
+                };
                 if let Err(d) = client.send(&Reply::from(push)) {
                     client.close(d);
                 }
@@ -69,7 +79,12 @@ fn apply(o: Option<bool>, default: bool) -> bool {
 impl Client {
     /// The `allow_*_for_client` / `_for_subscriber` / `_for_anonymous` rule shared by
     /// subscribe, publish, presence and history (plus `client.insecure`).
-    pub(super) fn allowed(&self, for_client: bool, subscriber_ok: bool, for_anonymous: bool) -> bool {
+    pub(super) fn allowed(
+        &self,
+        for_client: bool,
+        subscriber_ok: bool,
+        for_anonymous: bool,
+    ) -> bool {
         if self.node.config().client.insecure {
             return true;
         }
@@ -78,14 +93,29 @@ impl Client {
 
     /// History permission; `subscribing` counts the client as a subscriber already.
     pub(super) fn can_history(&self, o: &ChannelOptions, channel: &str, subscribing: bool) -> bool {
-        let subscriber = o.allow_history_for_subscriber && (subscribing || self.subs.contains_key(channel));
-        self.allowed(o.allow_history_for_client, subscriber, o.allow_history_for_anonymous)
+        let subscriber =
+            o.allow_history_for_subscriber && (subscribing || self.subs.contains_key(channel));
+        self.allowed(
+            o.allow_history_for_client,
+            subscriber,
+            o.allow_history_for_anonymous,
+        )
     }
 
     /// Presence permission; `subscribing` counts the client as a subscriber already.
-    pub(super) fn can_presence(&self, o: &ChannelOptions, channel: &str, subscribing: bool) -> bool {
-        let subscriber = o.allow_presence_for_subscriber && (subscribing || self.subs.contains_key(channel));
-        self.allowed(o.allow_presence_for_client, subscriber, o.allow_presence_for_anonymous)
+    pub(super) fn can_presence(
+        &self,
+        o: &ChannelOptions,
+        channel: &str,
+        subscribing: bool,
+    ) -> bool {
+        let subscriber =
+            o.allow_presence_for_subscriber && (subscribing || self.subs.contains_key(channel));
+        self.allowed(
+            o.allow_presence_for_client,
+            subscriber,
+            o.allow_presence_for_anonymous,
+        )
     }
 
     async fn subscribe_core(
@@ -98,20 +128,29 @@ impl Client {
         let node = self.node.clone();
         {
             let _guard = node.sub_lock(channel).lock().await;
-            let sub = Subscriber { client: Arc::clone(&self.shared), join_leave: p.join_leave_push, delivery: Arc::clone(&delivery) };
-            if node.inner.hub.add_sub(channel, sub) {
-                if let Err(e) = node.inner.broker.subscribe(channel).await {
-                    node.inner.hub.remove_sub(channel, &self.shared.id);
-                    tracing::warn!(channel, error = %e, "broker subscribe failed");
-                    return Err(ClientError::Internal);
-                }
+            let sub = Subscriber {
+                client: Arc::clone(&self.shared),
+                join_leave: p.join_leave_push,
+                delivery: Arc::clone(&delivery),
+            };
+            if node.inner.hub.add_sub(channel, sub)
+                && let Err(e) = node.inner.broker.subscribe(channel).await
+            {
+                node.inner.hub.remove_sub(channel, &self.shared.id);
+                tracing::warn!(channel, error = %e, "broker subscribe failed");
+                return Err(ClientError::Internal);
             }
         }
         match self.position(channel, &options, &p).await {
             Ok((mut result, after_offset)) => {
                 if p.presence {
                     let info = self.client_info(p.info.clone());
-                    if let Err(e) = node.inner.presence.add_presence(channel, &self.shared.id, info).await {
+                    if let Err(e) = node
+                        .inner
+                        .presence
+                        .add_presence(channel, &self.shared.id, info)
+                        .await
+                    {
                         tracing::warn!(channel, error = %e, "presence add failed");
                     }
                 }
@@ -125,12 +164,21 @@ impl Client {
                         server_side: p.server_side,
                         info: p.info,
                         expire_at: p.expire_at,
+                        expire_deadline: self.sub_deadline(p.expire_at),
                         presence: p.presence,
                         join_leave: p.join_leave,
                     },
                 );
                 self.schedule_sub_expiry();
-                Ok((result, PendingLive { channel: channel.to_owned(), delivery, first: None, after_offset }))
+                Ok((
+                    result,
+                    PendingLive {
+                        channel: channel.to_owned(),
+                        delivery,
+                        first: None,
+                        after_offset,
+                    },
+                ))
             }
             Err(e) => {
                 let _guard = node.sub_lock(channel).lock().await;
@@ -161,8 +209,13 @@ impl Client {
         let top = |r: &crate::broker::HistoryResult| r.position.clone();
         if let (true, Some(since)) = (p.recoverable, &p.recover) {
             result.was_recovering = true;
-            let limit = i32::try_from(self.node.config().client.recovery_max_publication_limit).unwrap_or(i32::MAX);
-            let filter = HistoryFilter { since: Some(since.clone()), limit, reverse: false };
+            let limit = i32::try_from(self.node.config().client.recovery_max_publication_limit)
+                .unwrap_or(i32::MAX);
+            let filter = HistoryFilter {
+                since: Some(since.clone()),
+                limit,
+                reverse: false,
+            };
             let read = match broker.history(channel, filter, meta_ttl).await {
                 Ok(h) => Some(h),
                 Err(BackendError::UnrecoverablePosition) => None,
@@ -170,8 +223,13 @@ impl Client {
             };
             if let Some(h) = read {
                 let position = top(&h);
-                let contiguous = h.publications.iter().enumerate().all(|(i, pb)| pb.offset == since.offset + 1 + i as u64);
-                let reaches_top = h.publications.last().map_or(since.offset, |pb| pb.offset) == position.offset;
+                let contiguous = h
+                    .publications
+                    .iter()
+                    .enumerate()
+                    .all(|(i, pb)| pb.offset == since.offset + 1 + i as u64);
+                let reaches_top =
+                    h.publications.last().map_or(since.offset, |pb| pb.offset) == position.offset;
                 if contiguous && reaches_top {
                     result.recovered = true;
                     result.epoch = position.epoch;
@@ -184,25 +242,39 @@ impl Client {
                 return Err(ClientError::UnrecoverablePosition);
             }
         }
-        let h = broker.history(channel, HistoryFilter { since: None, limit: 0, reverse: false }, meta_ttl).await?;
+        let h = broker
+            .history(
+                channel,
+                HistoryFilter {
+                    since: None,
+                    limit: 0,
+                    reverse: false,
+                },
+                meta_ttl,
+            )
+            .await?;
         result.epoch = h.position.epoch;
         result.offset = h.position.offset;
         Ok((result, h.position.offset))
     }
 
     async fn announce_join(&self, channel: &str) {
-        if let Some(sub) = self.subs.get(channel) {
-            if sub.join_leave {
-                let info = self.client_info(sub.info.clone());
-                if let Err(e) = self.node.inner.broker.publish_join(channel, info).await {
-                    tracing::warn!(channel, error = %e, "join publish failed");
-                }
+        if let Some(sub) = self.subs.get(channel)
+            && sub.join_leave
+        {
+            let info = self.client_info(sub.info.clone());
+            if let Err(e) = self.node.inner.broker.publish_join(channel, info).await {
+                tracing::warn!(channel, error = %e, "join publish failed");
             }
         }
     }
 
     /// The client-side `subscribe` command.
-    pub(super) async fn handle_subscribe(&mut self, id: u32, req: SubscribeRequest) -> Result<(), HandlerError> {
+    pub(super) async fn handle_subscribe(
+        &mut self,
+        id: u32,
+        req: SubscribeRequest,
+    ) -> Result<(), HandlerError> {
         let channel = req.channel.clone();
         let resolved = self.node.resolve(&channel)?;
         let cfg = &self.node.config().client;
@@ -214,10 +286,10 @@ impl Client {
         }
         let options = resolved.options;
         let rules = &self.node.config().channels;
-        if let Some(re) = &options.channel_regex {
-            if !re.is_match(rules.name_in_namespace(&channel)) {
-                return Err(ClientError::PermissionDenied.into());
-            }
+        if let Some(re) = &options.channel_regex
+            && !re.is_match(rules.name_in_namespace(&channel))
+        {
+            return Err(ClientError::PermissionDenied.into());
         }
 
         // Permission, in Centrifugo's order.
@@ -229,7 +301,12 @@ impl Client {
             return Err(ClientError::PermissionDenied.into());
         }
         if !req.token.is_empty() {
-            let verifier = self.node.inner.verifier.clone().ok_or(ClientError::PermissionDenied)?;
+            let verifier = self
+                .node
+                .inner
+                .verifier
+                .clone()
+                .ok_or(ClientError::PermissionDenied)?;
             let grant = match verifier.verify_subscribe(&req.token).await {
                 Ok(g) => g,
                 Err(TokenError::Expired) => return Err(ClientError::TokenExpired.into()),
@@ -245,17 +322,28 @@ impl Client {
             info = grant.info;
             expire_at = grant.expire_at;
             overrides = grant.overrides;
-        } else if let Some(users) = rules.limited_users(&channel).filter(|_| options.allow_user_limited_channels) {
+        } else if let Some(users) = rules
+            .limited_users(&channel)
+            .filter(|_| options.allow_user_limited_channels)
+        {
             if !users.into_iter().any(|u| u == self.user) {
                 return Err(ClientError::PermissionDenied.into());
             }
         } else if let Some(hook) = self.node.inner.handlers.subscribe.clone() {
-            let event = SubscribeEvent { client: self.context(), channel: channel.clone(), data: req.data.clone() };
+            let event = SubscribeEvent {
+                client: self.context(),
+                channel: channel.clone(),
+                data: req.data.clone(),
+            };
             let reply = hook(event).await?;
             info = reply.info;
             data = reply.data;
             expire_at = reply.expire_at;
-        } else if !self.allowed(options.allow_subscribe_for_client, false, options.allow_subscribe_for_anonymous) {
+        } else if !self.allowed(
+            options.allow_subscribe_for_client,
+            false,
+            options.allow_subscribe_for_anonymous,
+        ) {
             return Err(ClientError::PermissionDenied.into());
         }
         if expire_at.is_some_and(|at| at <= unix_now()) {
@@ -266,7 +354,10 @@ impl Client {
         let can_history = self.can_history(&options, &channel, true);
         let presence = apply(overrides.presence, options.presence);
         let join_leave = apply(overrides.join_leave, options.join_leave);
-        let force_push = apply(overrides.force_push_join_leave, options.force_push_join_leave);
+        let force_push = apply(
+            overrides.force_push_join_leave,
+            options.force_push_join_leave,
+        );
         let recoverable = history
             && (apply(overrides.force_recovery, options.force_recovery)
                 || (req.recoverable && (options.allow_recovery || can_history)));
@@ -274,8 +365,8 @@ impl Client {
             && (apply(overrides.force_positioning, options.force_positioning)
                 || recoverable
                 || (req.positioned && (options.allow_positioning || can_history)));
-        let join_leave_push =
-            join_leave && (force_push || (req.join_leave && self.can_presence(&options, &channel, true)));
+        let join_leave_push = join_leave
+            && (force_push || (req.join_leave && self.can_presence(&options, &channel, true)));
         let params = SubParams {
             server_side: false,
             info,
@@ -285,12 +376,19 @@ impl Client {
             join_leave_push,
             recoverable,
             positioned,
-            recover: (recoverable && req.recover).then(|| StreamPosition { offset: req.offset, epoch: req.epoch.clone() }),
+            recover: (recoverable && req.recover).then(|| StreamPosition {
+                offset: req.offset,
+                epoch: req.epoch.clone(),
+            }),
             reject_unrecovered: req.flag & FLAG_REJECT_UNRECOVERED != 0,
         };
         let (mut result, mut live) = self.subscribe_core(&channel, options, params).await?;
         result.data = data;
-        live.first = Some(Reply { id, subscribe: Some(result), ..Reply::default() });
+        live.first = Some(Reply {
+            id,
+            subscribe: Some(result),
+            ..Reply::default()
+        });
         live.go_live(self);
         self.announce_join(&channel).await;
         Ok(())
@@ -316,9 +414,12 @@ impl Client {
             join_leave: apply(o.join_leave, options.join_leave),
             join_leave_push: apply(o.force_push_join_leave, options.force_push_join_leave),
             recoverable,
-            positioned: history && (recoverable || apply(o.force_positioning, options.force_positioning)),
-            recover: (recoverable && known.recover)
-                .then(|| StreamPosition { offset: known.offset, epoch: known.epoch.clone() }),
+            positioned: history
+                && (recoverable || apply(o.force_positioning, options.force_positioning)),
+            recover: (recoverable && known.recover).then(|| StreamPosition {
+                offset: known.offset,
+                epoch: known.epoch.clone(),
+            }),
             reject_unrecovered: false,
         };
         let (mut result, live) = self.subscribe_core(channel, options, params).await?;
@@ -327,22 +428,35 @@ impl Client {
     }
 
     /// A server-side subscription requested through the API: a `subscribe` push.
-    pub(super) async fn server_subscribe(&mut self, req: ServerSubscribe) -> Result<(), Disconnect> {
+    pub(super) async fn server_subscribe(
+        &mut self,
+        req: ServerSubscribe,
+    ) -> Result<(), Disconnect> {
         if self.subs.contains_key(&req.channel) {
             return Ok(());
         }
         let known = SubscribeRequest {
             recover: req.recover_since.is_some(),
             offset: req.recover_since.as_ref().map_or(0, |p| p.offset),
-            epoch: req.recover_since.as_ref().map(|p| p.epoch.clone()).unwrap_or_default(),
+            epoch: req
+                .recover_since
+                .as_ref()
+                .map(|p| p.epoch.clone())
+                .unwrap_or_default(),
             ..SubscribeRequest::default()
         };
-        let opts = ServerSubscription { info: req.info, data: req.data, overrides: req.overrides };
+        let opts = ServerSubscription {
+            info: req.info,
+            data: req.data,
+            overrides: req.overrides,
+        };
         match self.subscribe_server_side(&req.channel, opts, &known).await {
             Ok((result, mut live)) => {
                 if let Some(at) = req.expire_at {
+                    let deadline = self.sub_deadline(Some(at));
                     if let Some(sub) = self.subs.get_mut(&req.channel) {
                         sub.expire_at = Some(at);
+                        sub.expire_deadline = deadline;
                     }
                     self.schedule_sub_expiry();
                 }
@@ -370,29 +484,47 @@ impl Client {
     }
 
     /// The `unsubscribe` command.
-    pub(super) async fn handle_unsubscribe(&mut self, id: u32, req: UnsubscribeRequest) -> Result<(), HandlerError> {
+    pub(super) async fn handle_unsubscribe(
+        &mut self,
+        id: u32,
+        req: UnsubscribeRequest,
+    ) -> Result<(), HandlerError> {
         self.unsubscribe_channel(&req.channel).await;
-        self.send(&Reply { id, unsubscribe: Some(UnsubscribeResult {}), ..Reply::default() })?;
+        self.send(&Reply {
+            id,
+            unsubscribe: Some(UnsubscribeResult {}),
+            ..Reply::default()
+        })?;
         Ok(())
     }
 
     /// Leaves a channel: hub, broker (if last), presence, leave event.
     pub(super) async fn unsubscribe_channel(&mut self, channel: &str) {
-        let Some(sub) = self.subs.remove(channel) else { return };
+        let Some(sub) = self.subs.remove(channel) else {
+            return;
+        };
         let node = self.node.clone();
         {
             let _guard = node.sub_lock(channel).lock().await;
-            if node.inner.hub.remove_sub(channel, &self.shared.id) {
-                if let Err(e) = node.inner.broker.unsubscribe(channel).await {
-                    tracing::warn!(channel, error = %e, "broker unsubscribe failed");
-                }
+            if node.inner.hub.remove_sub(channel, &self.shared.id)
+                && let Err(e) = node.inner.broker.unsubscribe(channel).await
+            {
+                tracing::warn!(channel, error = %e, "broker unsubscribe failed");
             }
         }
         if sub.presence {
-            let _ = node.inner.presence.remove_presence(channel, &self.shared.id, &self.user).await;
+            let _ = node
+                .inner
+                .presence
+                .remove_presence(channel, &self.shared.id, &self.user)
+                .await;
         }
         if sub.join_leave {
-            let _ = node.inner.broker.publish_leave(channel, self.client_info(sub.info)).await;
+            let _ = node
+                .inner
+                .broker
+                .publish_leave(channel, self.client_info(sub.info))
+                .await;
         }
     }
 }

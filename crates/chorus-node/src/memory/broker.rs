@@ -1,7 +1,8 @@
 //! In-memory broker with per-channel streams.
 
 use crate::broker::{
-    Broker, BrokerEvents, HistoryFilter, HistoryResult, PublishOptions, PublishResult, StreamPosition,
+    Broker, BrokerEvents, HistoryFilter, HistoryResult, PublishOptions, PublishResult,
+    StreamPosition,
 };
 use crate::error::BackendError;
 use async_trait::async_trait;
@@ -46,7 +47,10 @@ impl Stream {
     }
 
     fn position(&self) -> StreamPosition {
-        StreamPosition { offset: self.top, epoch: self.epoch.clone() }
+        StreamPosition {
+            offset: self.top,
+            epoch: self.epoch.clone(),
+        }
     }
 }
 
@@ -54,7 +58,9 @@ impl Stream {
 fn new_epoch() -> String {
     const LETTERS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
     let mut rng = rand::rng();
-    (0..8).map(|_| LETTERS[rng.random_range(0..LETTERS.len())] as char).collect()
+    (0..8)
+        .map(|_| LETTERS[rng.random_range(0..LETTERS.len())] as char)
+        .collect()
 }
 
 /// A broker for a single node: delivery is a function call, history lives in memory
@@ -82,16 +88,20 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl MemoryBroker {
     /// A broker delivering to `events`.
     pub fn new(events: Arc<dyn BrokerEvents>) -> Self {
-        Self { events, streams: Mutex::default(), subscribed: Mutex::default() }
+        Self {
+            events,
+            streams: Mutex::default(),
+            subscribed: Mutex::default(),
+        }
     }
 
     fn stream(&self, channel: &str, meta_ttl: Duration) -> Arc<Mutex<Stream>> {
         let mut streams = lock(&self.streams);
         let now = Instant::now();
-        if let Some(s) = streams.get(channel) {
-            if lock(s).meta_expires > now {
-                return Arc::clone(s);
-            }
+        if let Some(s) = streams.get(channel)
+            && lock(s).meta_expires > now
+        {
+            return Arc::clone(s);
         }
         let s = Arc::new(Mutex::new(Stream::new(meta_ttl)));
         streams.insert(channel.to_owned(), Arc::clone(&s));
@@ -117,10 +127,12 @@ impl Broker for MemoryBroker {
         if !options.tags.is_empty() {
             publication.tags.clone_from(&options.tags);
         }
-        let with_history = options.history_size > 0 && !options.history_ttl.is_zero() && !options.skip_history;
+        let with_history =
+            options.history_size > 0 && !options.history_ttl.is_zero() && !options.skip_history;
         if !with_history && options.idempotency_key.is_none() {
             if self.is_subscribed(channel) {
-                self.events.on_publication(channel, publication, StreamPosition::default());
+                self.events
+                    .on_publication(channel, publication, StreamPosition::default());
             }
             return Ok(PublishResult::default());
         }
@@ -128,11 +140,15 @@ impl Broker for MemoryBroker {
         let stream = self.stream(channel, meta_ttl);
         let mut s = lock(&stream);
         let now = Instant::now();
-        s.results.retain(|_, (_, at)| now.saturating_duration_since(*at) < IDEMPOTENCY_TTL);
-        if let Some(key) = &options.idempotency_key {
-            if let Some((result, _)) = s.results.get(key) {
-                return Ok(PublishResult { suppressed: true, ..result.clone() });
-            }
+        s.results
+            .retain(|_, (_, at)| now.saturating_duration_since(*at) < IDEMPOTENCY_TTL);
+        if let Some(key) = &options.idempotency_key
+            && let Some((result, _)) = s.results.get(key)
+        {
+            return Ok(PublishResult {
+                suppressed: true,
+                ..result.clone()
+            });
         }
         let position = if with_history {
             s.expire_items();
@@ -148,7 +164,10 @@ impl Broker for MemoryBroker {
         } else {
             StreamPosition::default()
         };
-        let result = PublishResult { position: position.clone(), suppressed: false };
+        let result = PublishResult {
+            position: position.clone(),
+            suppressed: false,
+        };
         if let Some(key) = &options.idempotency_key {
             s.results.insert(key.clone(), (result.clone(), now));
         }
@@ -191,15 +210,19 @@ impl Broker for MemoryBroker {
     ) -> Result<HistoryResult, BackendError> {
         let stream = self.stream(channel, meta_ttl);
         let mut s = lock(&stream);
-        if let Some(since) = &filter.since {
-            if !since.epoch.is_empty() && since.epoch != s.epoch {
-                return Err(BackendError::UnrecoverablePosition);
-            }
+        if let Some(since) = &filter.since
+            && !since.epoch.is_empty()
+            && since.epoch != s.epoch
+        {
+            return Err(BackendError::UnrecoverablePosition);
         }
         s.expire_items();
         let position = s.position();
         if filter.limit == 0 {
-            return Ok(HistoryResult { publications: Vec::new(), position });
+            return Ok(HistoryResult {
+                publications: Vec::new(),
+                position,
+            });
         }
         let limit = usize::try_from(filter.limit).unwrap_or(usize::MAX);
         let since = filter.since.as_ref().map(|p| p.offset);
@@ -220,7 +243,10 @@ impl Broker for MemoryBroker {
                 .collect()
         };
         s.meta_expires = s.meta_expires.max(Instant::now() + meta_ttl);
-        Ok(HistoryResult { publications, position })
+        Ok(HistoryResult {
+            publications,
+            position,
+        })
     }
 
     async fn remove_history(&self, channel: &str) -> Result<(), BackendError> {
@@ -256,7 +282,10 @@ mod tests {
     }
 
     fn publication(data: &'static str) -> Publication {
-        Publication { data: Bytes::from_static(data.as_bytes()), ..Default::default() }
+        Publication {
+            data: Bytes::from_static(data.as_bytes()),
+            ..Default::default()
+        }
     }
 
     #[tokio::test(start_paused = true)]
@@ -268,25 +297,115 @@ mod tests {
             b.publish("ch", publication("1"), &opts(3)).await.unwrap();
         }
         assert_eq!(lock(&sink.0).len(), 5);
-        let h = b.history("ch", HistoryFilter { limit: -1, ..Default::default() }, Duration::from_secs(3600)).await.unwrap();
-        assert_eq!(h.publications.iter().map(|p| p.offset).collect::<Vec<_>>(), [3, 4, 5], "trimmed to size");
+        let h = b
+            .history(
+                "ch",
+                HistoryFilter {
+                    limit: -1,
+                    ..Default::default()
+                },
+                Duration::from_secs(3600),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            h.publications.iter().map(|p| p.offset).collect::<Vec<_>>(),
+            [3, 4, 5],
+            "trimmed to size"
+        );
         assert_eq!(h.position.offset, 5);
-        let since = StreamPosition { offset: 3, epoch: h.position.epoch.clone() };
-        let h2 = b.history("ch", HistoryFilter { since: Some(since), limit: -1, reverse: false }, Duration::ZERO).await.unwrap();
-        assert_eq!(h2.publications.iter().map(|p| p.offset).collect::<Vec<_>>(), [4, 5]);
-        let wrong = StreamPosition { offset: 3, epoch: "other".into() };
-        let err = b.history("ch", HistoryFilter { since: Some(wrong), limit: -1, reverse: false }, Duration::ZERO).await;
+        let since = StreamPosition {
+            offset: 3,
+            epoch: h.position.epoch.clone(),
+        };
+        let h2 = b
+            .history(
+                "ch",
+                HistoryFilter {
+                    since: Some(since),
+                    limit: -1,
+                    reverse: false,
+                },
+                Duration::ZERO,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            h2.publications.iter().map(|p| p.offset).collect::<Vec<_>>(),
+            [4, 5]
+        );
+        let wrong = StreamPosition {
+            offset: 3,
+            epoch: "other".into(),
+        };
+        let err = b
+            .history(
+                "ch",
+                HistoryFilter {
+                    since: Some(wrong),
+                    limit: -1,
+                    reverse: false,
+                },
+                Duration::ZERO,
+            )
+            .await;
         assert!(matches!(err, Err(BackendError::UnrecoverablePosition)));
-        let rev = b.history("ch", HistoryFilter { limit: 2, reverse: true, ..Default::default() }, Duration::ZERO).await.unwrap();
-        assert_eq!(rev.publications.iter().map(|p| p.offset).collect::<Vec<_>>(), [5, 4]);
+        let rev = b
+            .history(
+                "ch",
+                HistoryFilter {
+                    limit: 2,
+                    reverse: true,
+                    ..Default::default()
+                },
+                Duration::ZERO,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            rev.publications
+                .iter()
+                .map(|p| p.offset)
+                .collect::<Vec<_>>(),
+            [5, 4]
+        );
 
         tokio::time::advance(Duration::from_secs(61)).await;
-        let h3 = b.history("ch", HistoryFilter { limit: -1, ..Default::default() }, Duration::ZERO).await.unwrap();
-        assert!(h3.publications.is_empty(), "history_ttl after the last publish expired the items");
-        assert_eq!(h3.position.offset, 5, "the meta (top offset, epoch) outlives the items");
+        let h3 = b
+            .history(
+                "ch",
+                HistoryFilter {
+                    limit: -1,
+                    ..Default::default()
+                },
+                Duration::ZERO,
+            )
+            .await
+            .unwrap();
+        assert!(
+            h3.publications.is_empty(),
+            "history_ttl after the last publish expired the items"
+        );
+        assert_eq!(
+            h3.position.offset, 5,
+            "the meta (top offset, epoch) outlives the items"
+        );
         b.publish("ch", publication("2"), &opts(3)).await.unwrap();
-        let h4 = b.history("ch", HistoryFilter { limit: -1, ..Default::default() }, Duration::ZERO).await.unwrap();
-        assert_eq!(h4.publications.iter().map(|p| p.offset).collect::<Vec<_>>(), [6]);
+        let h4 = b
+            .history(
+                "ch",
+                HistoryFilter {
+                    limit: -1,
+                    ..Default::default()
+                },
+                Duration::ZERO,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            h4.publications.iter().map(|p| p.offset).collect::<Vec<_>>(),
+            [6]
+        );
         assert_eq!(h4.position.epoch, h.position.epoch);
     }
 
@@ -308,7 +427,9 @@ mod tests {
     async fn unsubscribed_channels_are_not_delivered() {
         let sink = Arc::new(Sink::default());
         let b = MemoryBroker::new(sink.clone());
-        b.publish("ch", publication("1"), &PublishOptions::default()).await.unwrap();
+        b.publish("ch", publication("1"), &PublishOptions::default())
+            .await
+            .unwrap();
         assert!(lock(&sink.0).is_empty());
     }
 }

@@ -28,11 +28,17 @@ impl Default for MemoryPresenceManager {
 impl MemoryPresenceManager {
     /// A manager whose entries live `ttl` after their last refresh.
     pub fn new(ttl: Duration) -> Self {
-        Self { channels: Mutex::default(), ttl }
+        Self {
+            channels: Mutex::default(),
+            ttl,
+        }
     }
 
     fn with_live<R>(&self, channel: &str, f: impl FnOnce(&Channel) -> R) -> R {
-        let mut map = self.channels.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self
+            .channels
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = Instant::now();
         if let Some(ch) = map.get_mut(channel) {
             ch.retain(|_, (_, exp)| *exp > now);
@@ -47,14 +53,32 @@ impl MemoryPresenceManager {
 
 #[async_trait]
 impl PresenceManager for MemoryPresenceManager {
-    async fn add_presence(&self, channel: &str, client_id: &str, info: ClientInfo) -> Result<(), BackendError> {
-        let mut map = self.channels.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.entry(channel.to_owned()).or_default().insert(client_id.to_owned(), (info, Instant::now() + self.ttl));
+    async fn add_presence(
+        &self,
+        channel: &str,
+        client_id: &str,
+        info: ClientInfo,
+    ) -> Result<(), BackendError> {
+        let mut map = self
+            .channels
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.entry(channel.to_owned())
+            .or_default()
+            .insert(client_id.to_owned(), (info, Instant::now() + self.ttl));
         Ok(())
     }
 
-    async fn remove_presence(&self, channel: &str, client_id: &str, _user: &str) -> Result<(), BackendError> {
-        let mut map = self.channels.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    async fn remove_presence(
+        &self,
+        channel: &str,
+        client_id: &str,
+        _user: &str,
+    ) -> Result<(), BackendError> {
+        let mut map = self
+            .channels
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(ch) = map.get_mut(channel) {
             ch.remove(client_id);
             if ch.is_empty() {
@@ -65,7 +89,11 @@ impl PresenceManager for MemoryPresenceManager {
     }
 
     async fn presence(&self, channel: &str) -> Result<BTreeMap<String, ClientInfo>, BackendError> {
-        Ok(self.with_live(channel, |ch| ch.iter().map(|(k, (info, _))| (k.clone(), info.clone())).collect()))
+        Ok(self.with_live(channel, |ch| {
+            ch.iter()
+                .map(|(k, (info, _))| (k.clone(), info.clone()))
+                .collect()
+        }))
     }
 
     async fn presence_stats(&self, channel: &str) -> Result<PresenceStats, BackendError> {
@@ -84,7 +112,11 @@ mod tests {
     use super::*;
 
     fn info(user: &str, client: &str) -> ClientInfo {
-        ClientInfo { user: user.into(), client: client.into(), ..Default::default() }
+        ClientInfo {
+            user: user.into(),
+            client: client.into(),
+            ..Default::default()
+        }
     }
 
     #[tokio::test(start_paused = true)]
@@ -93,13 +125,22 @@ mod tests {
         pm.add_presence("ch", "c1", info("u1", "c1")).await.unwrap();
         pm.add_presence("ch", "c2", info("u1", "c2")).await.unwrap();
         pm.add_presence("ch", "c3", info("u2", "c3")).await.unwrap();
-        assert_eq!(pm.presence_stats("ch").await.unwrap(), PresenceStats { num_clients: 3, num_users: 2 });
+        assert_eq!(
+            pm.presence_stats("ch").await.unwrap(),
+            PresenceStats {
+                num_clients: 3,
+                num_users: 2
+            }
+        );
         tokio::time::advance(Duration::from_secs(40)).await;
         pm.add_presence("ch", "c1", info("u1", "c1")).await.unwrap(); // refresh
         tokio::time::advance(Duration::from_secs(30)).await;
         let p = pm.presence("ch").await.unwrap();
         assert_eq!(p.keys().collect::<Vec<_>>(), ["c1"]);
         pm.remove_presence("ch", "c1", "u1").await.unwrap();
-        assert_eq!(pm.presence_stats("ch").await.unwrap(), PresenceStats::default());
+        assert_eq!(
+            pm.presence_stats("ch").await.unwrap(),
+            PresenceStats::default()
+        );
     }
 }

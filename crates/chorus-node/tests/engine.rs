@@ -1,0 +1,319 @@
+//! The engine driven through an in-memory transport with paused time: timers,
+//! ordering and protocol misuse, deterministically and without sockets.
+
+use bytes::Bytes;
+use chorus_node::{
+    ClientConfig, ConnectGrant, Disconnect, FrameIo, Node, NodeConfig, TransportError,
+    TransportInfo,
+};
+use chorus_protocol::{Command, ConnectRequest, Protocol, Reply, SubscribeRequest};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// What the engine wrote.
+#[derive(Debug)]
+enum Out {
+    Frame(Box<Reply>),
+    Closed(u32),
+}
+
+/// An in-memory transport; writes can be stalled to simulate a peer that stopped reading.
+struct MemIo {
+    inbound: mpsc::UnboundedReceiver<Bytes>,
+    outbound: mpsc::UnboundedSender<Out>,
+    writable: watch::Receiver<bool>,
+}
+
+impl FrameIo for MemIo {
+    async fn read_frame(&mut self) -> Option<Result<Bytes, TransportError>> {
+        self.inbound.recv().await.map(Ok)
+    }
+
+    async fn write_frames(&mut self, frames: &[Bytes]) -> Result<(), TransportError> {
+        let _ = self.writable.wait_for(|w| *w).await;
+        for f in frames {
+            let reply = chorus_protocol::decode_replies(Protocol::Json, f)
+                .unwrap()
+                .remove(0);
+            let _ = self.outbound.send(Out::Frame(Box::new(reply)));
+        }
+        Ok(())
+    }
+
+    async fn close(&mut self, disconnect: &Disconnect) {
+        let _ = self.outbound.send(Out::Closed(disconnect.code));
+    }
+}
+
+struct Peer {
+    to_server: mpsc::UnboundedSender<Bytes>,
+    from_server: mpsc::UnboundedReceiver<Out>,
+    writable: watch::Sender<bool>,
+}
+
+impl Peer {
+    fn send(&self, cmds: &[Command]) {
+        let mut enc = chorus_protocol::FrameEncoder::new(Protocol::Json);
+        for c in cmds {
+            enc.append(c).unwrap();
+        }
+        self.to_server.send(enc.finish()).unwrap();
+    }
+
+    async fn next(&mut self) -> Out {
+        self.from_server
+            .recv()
+            .await
+            .expect("engine ended without closing")
+    }
+
+    async fn closed(&mut self) -> u32 {
+        loop {
+            if let Out::Closed(code) = self.next().await {
+                return code;
+            }
+        }
+    }
+}
+
+fn node_with(client: ClientConfig) -> Node {
+    let mut config = NodeConfig::default();
+    config.client = client;
+    let mut open = chorus_node::ChannelOptions::default();
+    open.allow_subscribe_for_client = true;
+    config.channels.without_namespace = Arc::new(open);
+    Node::builder(config)
+        .on_connecting(|e| async move {
+            let mut grant = ConnectGrant::user(if e.data.is_empty() {
+                "u".to_owned()
+            } else {
+                "data-user".to_owned()
+            });
+            if e.name == "expiring" {
+                grant.expire_at = Some(
+                    i64::try_from(
+                        std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .unwrap()
+                            .as_secs(),
+                    )
+                    .unwrap()
+                        + 5,
+                );
+            }
+            Ok(grant)
+        })
+        .build()
+}
+
+fn open(node: &Node) -> Peer {
+    let (to_server, inbound) = mpsc::unbounded_channel();
+    let (outbound, from_server) = mpsc::unbounded_channel();
+    let (writable_tx, writable) = watch::channel(true);
+    let io = MemIo {
+        inbound,
+        outbound,
+        writable,
+    };
+    node.serve(TransportInfo::new("memory", Protocol::Json), io);
+    Peer {
+        to_server,
+        from_server,
+        writable: writable_tx,
+    }
+}
+
+fn connect_cmd(id: u32, name: &str) -> Command {
+    Command {
+        id,
+        connect: Some(ConnectRequest {
+            name: name.into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn subscribe_cmd(id: u32, channel: &str) -> Command {
+    Command {
+        id,
+        subscribe: Some(SubscribeRequest {
+            channel: channel.into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn stale_connection_closes_with_3502_after_10s() {
+    let node = node_with(ClientConfig::default());
+    let mut peer = open(&node);
+    let start = tokio::time::Instant::now();
+    assert_eq!(peer.closed().await, 3502);
+    assert_eq!(start.elapsed().as_secs(), 10);
+}
+
+#[tokio::test(start_paused = true)]
+async fn ping_every_25s_and_3012_without_pong() {
+    let node = node_with(ClientConfig::default());
+    let mut peer = open(&node);
+    peer.send(&[connect_cmd(1, "js")]);
+    let Out::Frame(r) = peer.next().await else {
+        panic!()
+    };
+    assert_eq!(r.connect.unwrap().ping, 25);
+    let start = tokio::time::Instant::now();
+    // First ping between 12.5 s and 25 s; answer it.
+    let Out::Frame(ping) = peer.next().await else {
+        panic!()
+    };
+    assert!(ping.is_ping());
+    let first = start.elapsed();
+    assert!(
+        first >= Duration::from_millis(12_500) && first <= Duration::from_secs(25),
+        "{first:?}"
+    );
+    peer.send(&[Command::pong()]);
+    // Next ping 25 s later; do not answer: closed 8 s after it.
+    let Out::Frame(ping) = peer.next().await else {
+        panic!()
+    };
+    assert!(ping.is_ping());
+    assert_eq!((start.elapsed() - first).as_secs(), 25);
+    let at_ping = tokio::time::Instant::now();
+    assert_eq!(peer.closed().await, 3012);
+    assert_eq!(at_ping.elapsed().as_secs(), 8);
+}
+
+#[tokio::test(start_paused = true)]
+async fn protocol_misuse_closes_with_3501() {
+    let node = node_with(ClientConfig::default());
+    // A pong nobody asked for.
+    let mut peer = open(&node);
+    peer.send(&[connect_cmd(1, "js")]);
+    peer.next().await;
+    peer.send(&[Command::pong()]);
+    assert_eq!(peer.closed().await, 3501);
+    // The `ping` command.
+    let mut peer = open(&node);
+    peer.send(&[
+        connect_cmd(1, "js"),
+        Command {
+            id: 2,
+            ping: Some(Default::default()),
+            ..Default::default()
+        },
+    ]);
+    assert_eq!(peer.closed().await, 3501);
+    // A second connect.
+    let mut peer = open(&node);
+    peer.send(&[connect_cmd(1, "js"), connect_cmd(2, "js")]);
+    assert_eq!(peer.closed().await, 3501);
+    // A command without id.
+    let mut peer = open(&node);
+    peer.send(&[connect_cmd(1, "js"), subscribe_cmd(0, "a")]);
+    assert_eq!(peer.closed().await, 3501);
+    // `send` without a message handler: 3508.
+    let mut peer = open(&node);
+    peer.send(&[
+        connect_cmd(1, "js"),
+        Command {
+            send: Some(Default::default()),
+            ..Default::default()
+        },
+    ]);
+    assert_eq!(peer.closed().await, 3508);
+}
+
+#[tokio::test(start_paused = true)]
+async fn connect_and_subscribes_in_one_frame_are_processed_in_order() {
+    let node = node_with(ClientConfig::default());
+    let mut peer = open(&node);
+    peer.send(&[
+        connect_cmd(1, "js"),
+        subscribe_cmd(2, "a"),
+        subscribe_cmd(3, "b"),
+    ]);
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let Out::Frame(r) = peer.next().await else {
+            panic!()
+        };
+        assert!(r.error.is_none(), "{r:?}");
+        ids.push(r.id);
+    }
+    assert_eq!(ids, [1, 2, 3]);
+    assert_eq!(node.info().num_subs, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn expired_connection_closes_with_3005_after_the_grace_period() {
+    let node = node_with(ClientConfig::default());
+    let mut peer = open(&node);
+    peer.send(&[connect_cmd(1, "expiring")]);
+    let Out::Frame(r) = peer.next().await else {
+        panic!()
+    };
+    let c = r.connect.unwrap();
+    assert!(c.expires);
+    assert!(c.ttl <= 5);
+    let start = tokio::time::Instant::now();
+    loop {
+        match peer.next().await {
+            Out::Frame(r) if r.is_ping() => peer.send(&[Command::pong()]),
+            Out::Frame(r) => panic!("unexpected {r:?}"),
+            Out::Closed(code) => {
+                assert_eq!(code, 3005);
+                break;
+            }
+        }
+    }
+    let waited = start.elapsed().as_secs();
+    assert!(
+        (29..=31).contains(&waited),
+        "exp (5 s) + expired_close_delay (25 s), got {waited}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn slow_client_is_closed_with_3008_and_others_are_unaffected() {
+    let mut client = ClientConfig::default();
+    client.queue_max_size = 64 * 1024;
+    let node = node_with(client);
+    let mut slow = open(&node);
+    let mut fast = open(&node);
+    for p in [&mut slow, &mut fast] {
+        p.send(&[connect_cmd(1, "js"), subscribe_cmd(2, "ch")]);
+        p.next().await;
+        p.next().await;
+    }
+    slow.writable.send(true).unwrap();
+    slow.writable.send(false).unwrap();
+    let payload = Bytes::from(format!("{{\"x\":\"{}\"}}", "y".repeat(1000)));
+    for _ in 0..100 {
+        node.publish("ch", payload.clone(), Default::default())
+            .await
+            .unwrap();
+        // Let connection tasks run, as a real publisher's awaits would.
+        tokio::task::yield_now().await;
+    }
+    // The fast client got all 100 (answering pings: paused time runs on while the
+    // slow client's writer is stalled).
+    let mut got = 0;
+    while got < 100 {
+        let r = match fast.next().await {
+            Out::Frame(r) => r,
+            Out::Closed(code) => panic!("fast client closed with {code}"),
+        };
+        if r.is_ping() {
+            fast.send(&[Command::pong()]);
+        } else {
+            assert!(r.push.unwrap().r#pub.is_some());
+            got += 1;
+        }
+    }
+    slow.writable.send(true).unwrap();
+    assert_eq!(slow.closed().await, 3008);
+}

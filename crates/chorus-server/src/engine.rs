@@ -1,0 +1,240 @@
+//! Turning the Centrifugo configuration into a running engine: channel options,
+//! client limits, and the JWT verifier plugged into the node.
+
+use crate::auth::{
+    ConnectTokenClaims, SubscribeOptionOverride, SubscribeTokenClaims, TokenError as JwtError,
+};
+use crate::config::{ChannelOptions as CfgOptions, Config, GoDuration};
+use base64::Engine as _;
+use bytes::Bytes;
+use chorus_node::{
+    ChannelOptions, ChannelRules, ClientConfig, ConnectGrant, Node, NodeConfig, RecoveryMode,
+    ServerSubscription, SubscribeGrant, SubscribeOverride, TokenError, TokenVerifier,
+};
+use serde_json::value::RawValue;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn dur(d: GoDuration) -> Duration {
+    d.to_std().unwrap_or_default()
+}
+
+fn channel_options(o: &CfgOptions) -> ChannelOptions {
+    let mut out = ChannelOptions::default();
+    out.presence = o.presence;
+    out.join_leave = o.join_leave;
+    out.force_push_join_leave = o.force_push_join_leave;
+    out.history_size = usize::try_from(o.history_size).unwrap_or(usize::MAX);
+    out.history_ttl = dur(o.history_ttl);
+    out.history_meta_ttl = dur(o.history_meta_ttl);
+    out.force_positioning = o.force_positioning;
+    out.allow_positioning = o.allow_positioning;
+    out.force_recovery = o.force_recovery;
+    out.allow_recovery = o.allow_recovery;
+    out.recovery_mode = if o.force_recovery_mode == "cache" {
+        RecoveryMode::Cache
+    } else {
+        RecoveryMode::Stream
+    };
+    out.allow_subscribe_for_client = o.allow_subscribe_for_client;
+    out.allow_subscribe_for_anonymous = o.allow_subscribe_for_anonymous;
+    out.allow_publish_for_client = o.allow_publish_for_client;
+    out.allow_publish_for_subscriber = o.allow_publish_for_subscriber;
+    out.allow_publish_for_anonymous = o.allow_publish_for_anonymous;
+    out.allow_presence_for_client = o.allow_presence_for_client;
+    out.allow_presence_for_subscriber = o.allow_presence_for_subscriber;
+    out.allow_presence_for_anonymous = o.allow_presence_for_anonymous;
+    out.allow_history_for_client = o.allow_history_for_client;
+    out.allow_history_for_subscriber = o.allow_history_for_subscriber;
+    out.allow_history_for_anonymous = o.allow_history_for_anonymous;
+    out.allow_user_limited_channels = o.allow_user_limited_channels;
+    // Validation already checked that the regex compiles.
+    out.channel_regex = (!o.channel_regex.is_empty())
+        .then(|| regex::Regex::new(&o.channel_regex).ok())
+        .flatten();
+    out
+}
+
+/// The engine configuration for a (validated) server configuration.
+pub fn node_config(cfg: &Config) -> NodeConfig {
+    let c = &cfg.client;
+    let mut client = ClientConfig::default();
+    client.ping_interval = cfg.client.ping_interval.to_std().filter(|d| !d.is_zero());
+    client.pong_timeout = dur(c.pong_timeout);
+    client.stale_close_delay = dur(c.stale_close_delay);
+    client.expired_close_delay = dur(c.expired_close_delay);
+    client.expired_sub_close_delay = dur(c.expired_sub_close_delay);
+    client.channel_limit = usize::try_from(c.channel_limit).unwrap_or(usize::MAX);
+    client.queue_max_size = usize::try_from(c.queue_max_size).unwrap_or(usize::MAX);
+    client.presence_update_interval = dur(c.presence_update_interval);
+    client.history_max_publication_limit =
+        usize::try_from(c.history_max_publication_limit).unwrap_or(usize::MAX);
+    client.recovery_max_publication_limit =
+        usize::try_from(c.recovery_max_publication_limit).unwrap_or(usize::MAX);
+    client.insecure = c.insecure;
+    client.allow_anonymous_connect_without_token = c.allow_anonymous_connect_without_token;
+    client.disallow_anonymous_connection_tokens = c.disallow_anonymous_connection_tokens;
+    client.connect_include_server_time = c.connect_include_server_time;
+    client.connection_limit = usize::try_from(c.connection_limit).unwrap_or(usize::MAX);
+    client.user_connection_limit = usize::try_from(c.user_connection_limit).unwrap_or(usize::MAX);
+
+    let ch = &cfg.channel;
+    let mut channels = ChannelRules::default();
+    let meta_ttl = dur(ch.history_meta_ttl);
+    let with_meta = |o: &CfgOptions| {
+        let mut opts = channel_options(o);
+        if opts.history_meta_ttl.is_zero() {
+            opts.history_meta_ttl = meta_ttl;
+        }
+        Arc::new(opts)
+    };
+    channels.without_namespace = with_meta(&ch.without_namespace);
+    channels.namespaces = ch
+        .namespaces
+        .iter()
+        .map(|ns| (ns.name.clone(), with_meta(&ns.options)))
+        .collect();
+    channels.max_length = usize::try_from(ch.max_length).unwrap_or(usize::MAX);
+    channels.private_prefix.clone_from(&ch.private_prefix);
+    channels
+        .namespace_boundary
+        .clone_from(&ch.namespace_boundary);
+    channels.user_boundary.clone_from(&ch.user_boundary);
+    channels.user_separator.clone_from(&ch.user_separator);
+
+    let mut node = NodeConfig::default();
+    node.name = if cfg.node.name.is_empty() {
+        "chorus".into()
+    } else {
+        cfg.node.name.clone()
+    };
+    node.client = client;
+    node.channels = channels;
+    node
+}
+
+/// Raw JSON, or base64-decoded bytes when only the `b64` form is present.
+fn raw_or_b64(raw: Option<&RawValue>, b64: Option<&str>) -> Result<Bytes, TokenError> {
+    if let Some(r) = raw {
+        return Ok(Bytes::copy_from_slice(r.get().as_bytes()));
+    }
+    match b64 {
+        Some(s) if !s.is_empty() => base64::engine::general_purpose::STANDARD
+            .decode(s)
+            .map(Bytes::from)
+            .map_err(|e| TokenError::Invalid(format!("bad base64: {e}"))),
+        _ => Ok(Bytes::new()),
+    }
+}
+
+fn overrides(o: Option<&SubscribeOptionOverride>) -> SubscribeOverride {
+    let mut out = SubscribeOverride::default();
+    if let Some(o) = o {
+        out.presence = o.presence.map(|v| v.value);
+        out.join_leave = o.join_leave.map(|v| v.value);
+        out.force_push_join_leave = o.force_push_join_leave.map(|v| v.value);
+        out.force_recovery = o.force_recovery.map(|v| v.value);
+        out.force_positioning = o.force_positioning.map(|v| v.value);
+    }
+    out
+}
+
+fn map_err(e: JwtError) -> TokenError {
+    if e.is_expired() {
+        TokenError::Expired
+    } else if matches!(e, JwtError::Unavailable(_)) {
+        TokenError::Unavailable(e.to_string())
+    } else {
+        TokenError::Invalid(e.to_string())
+    }
+}
+
+fn connect_grant(c: ConnectTokenClaims) -> Result<ConnectGrant, TokenError> {
+    let mut grant = ConnectGrant::user(c.sub.clone());
+    grant.expire_at = c.connection_expires_at();
+    grant.info = raw_or_b64(c.info.as_deref(), c.b64info.as_deref())?;
+    grant.meta = c
+        .meta
+        .as_deref()
+        .map(|m| Bytes::copy_from_slice(m.get().as_bytes()))
+        .unwrap_or_default();
+    if c.subs.is_empty() {
+        for channel in c.channels {
+            grant.subs.insert(channel, ServerSubscription::default());
+        }
+    } else {
+        for (channel, o) in c.subs {
+            let mut sub = ServerSubscription::default();
+            sub.info = raw_or_b64(o.info.as_deref(), o.b64info.as_deref())?;
+            sub.data = raw_or_b64(o.data.as_deref(), o.b64data.as_deref())?;
+            sub.overrides = overrides(o.overrides.as_ref());
+            grant.subs.insert(channel, sub);
+        }
+    }
+    Ok(grant)
+}
+
+fn subscribe_grant(c: SubscribeTokenClaims) -> Result<SubscribeGrant, TokenError> {
+    let mut grant = SubscribeGrant::default();
+    grant.expire_at = c.subscription_expires_at();
+    grant.info = raw_or_b64(c.info.as_deref(), c.b64info.as_deref())?;
+    grant.user = c.sub;
+    grant.channel = c.channel;
+    grant.client = c.client.unwrap_or_default();
+    grant.overrides = overrides(c.overrides.as_ref());
+    Ok(grant)
+}
+
+/// The server's JWT verifiers (connection, and optionally separate subscription
+/// keys) as the engine's [`TokenVerifier`].
+#[derive(Debug)]
+pub struct JwtTokens {
+    connect: crate::auth::TokenVerifier,
+    subscribe: Option<crate::auth::TokenVerifier>,
+}
+
+impl JwtTokens {
+    /// Builds the verifiers from the `client` section.
+    ///
+    /// # Errors
+    /// A key or regex that cannot be used.
+    pub fn from_config(cfg: &Config) -> Result<Self, crate::auth::TokenConfigError> {
+        let skip = cfg.client.insecure_skip_token_signature_verify;
+        let connect =
+            crate::auth::TokenVerifier::new(&cfg.client.token)?.skip_signature_verification(skip);
+        let sub_cfg = &cfg.client.subscription_token;
+        let subscribe = if sub_cfg.enabled {
+            Some(crate::auth::TokenVerifier::new(&sub_cfg.token)?.skip_signature_verification(skip))
+        } else {
+            None
+        };
+        Ok(Self { connect, subscribe })
+    }
+}
+
+#[async_trait::async_trait]
+impl TokenVerifier for JwtTokens {
+    async fn verify_connect(&self, token: &str) -> Result<ConnectGrant, TokenError> {
+        connect_grant(self.connect.verify_connect(token).await.map_err(map_err)?)
+    }
+
+    async fn verify_subscribe(&self, token: &str) -> Result<SubscribeGrant, TokenError> {
+        let verifier = self.subscribe.as_ref().unwrap_or(&self.connect);
+        subscribe_grant(verifier.verify_subscribe(token).await.map_err(map_err)?)
+    }
+}
+
+/// Builds the node for a configuration (memory engine).
+///
+/// # Errors
+/// Token keys that cannot be used.
+pub fn build_node(cfg: &Config) -> Result<Node, crate::auth::TokenConfigError> {
+    let tokens = JwtTokens::from_config(cfg)?;
+    let presence_ttl = Duration::from_secs(60);
+    Ok(Node::builder(node_config(cfg))
+        .presence(chorus_node::memory::MemoryPresenceManager::new(
+            presence_ttl,
+        ))
+        .token_verifier(tokens)
+        .build())
+}

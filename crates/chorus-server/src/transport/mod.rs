@@ -1,0 +1,4 @@
+//! Client transports.
+
+pub mod origin;
+pub mod websocket;
