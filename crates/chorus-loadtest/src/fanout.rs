@@ -18,6 +18,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 const WARMUP: &str = "warmup";
+const CHANNEL: &str = "bench";
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct FanoutArgs {
@@ -89,11 +90,56 @@ impl Drop for Server {
     }
 }
 
+/// Starts the `chorus` binary that sits next to this tool, on a free port, with a
+/// config that lets every client subscribe and publish (no history).
+fn start_chorus() -> anyhow::Result<Server> {
+    let exe = std::env::current_exe()?;
+    let bin = exe.with_file_name("chorus");
+    anyhow::ensure!(
+        bin.exists(),
+        "{} not found: build it first (cargo build --release -p chorus-server)",
+        bin.display()
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let dir = std::env::temp_dir().join(format!("chorus-loadtest-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let config = dir.join("config.json");
+    std::fs::write(
+        &config,
+        r#"{"client": {"insecure": true, "allowed_origins": ["*"]}, "log": {"level": "warn"}}"#,
+    )?;
+    let child = Command::new(bin)
+        .args([
+            "-c",
+            &config.display().to_string(),
+            "-a",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let addr = format!("127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(&addr).is_err() {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "chorus did not start listening on {addr}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(Server { child, addr })
+}
+
 fn start_server(which: Impl) -> anyhow::Result<Server> {
     let exe = std::env::current_exe()?;
     let name = match which {
         Impl::Hub => "hub",
         Impl::Baseline => "baseline",
+        Impl::Chorus => return start_chorus(),
     };
     let mut child = Command::new(exe)
         .args(["serve", "--impl", name])
@@ -114,21 +160,71 @@ fn start_server(which: Impl) -> anyhow::Result<Server> {
     Ok(Server { child, addr })
 }
 
-async fn connect(addr: &str) -> anyhow::Result<Client> {
+async fn connect(addr: &str, which: Impl, subscribe: bool) -> anyhow::Result<Client> {
     // Small client buffers so that 10k clients fit comfortably in the driver.
     let config = WebSocketConfig::default()
         .read_buffer_size(4096)
         .write_buffer_size(0);
-    let (ws, _) =
-        tokio_tungstenite::connect_async_with_config(format!("ws://{addr}/ws"), Some(config), true)
-            .await?;
+    let path = if which == Impl::Chorus {
+        "/connection/websocket"
+    } else {
+        "/ws"
+    };
+    let url = format!("ws://{addr}{path}");
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true).await?;
+    if which == Impl::Chorus {
+        // Centrifugo protocol: connect (and subscribe) in one frame, as SDKs do.
+        let mut frame = String::from(r#"{"id":1,"connect":{"name":"loadtest"}}"#);
+        if subscribe {
+            frame.push_str(&format!(
+                "\n{{\"id\":2,\"subscribe\":{{\"channel\":\"{CHANNEL}\"}}}}"
+            ));
+        }
+        ws.send(Message::text(frame)).await?;
+        let expected = if subscribe { 2 } else { 1 };
+        let mut replies = 0;
+        while replies < expected {
+            let Some(msg) = ws.next().await else {
+                anyhow::bail!("closed during handshake")
+            };
+            if let Message::Text(t) = msg? {
+                anyhow::ensure!(!t.contains("\"error\""), "handshake failed: {t}");
+                replies += t.split('\n').filter(|l| l.contains("\"id\":")).count();
+            }
+        }
+    }
     Ok(ws)
+}
+
+/// Encodes one published message for the implementation's wire.
+fn publish_frame(which: Impl, seq: u64, payload: &str) -> Message {
+    match which {
+        Impl::Chorus => Message::text(format!(
+            "{{\"id\":{},\"publish\":{{\"channel\":\"{CHANNEL}\",\"data\":\"{payload}\"}}}}",
+            seq + 10
+        )),
+        Impl::Hub | Impl::Baseline => Message::text(payload.to_owned()),
+    }
+}
+
+/// The application payload inside a received message: the text itself, or the
+/// `data` string of a Centrifugo publication push (`None` for other replies).
+fn payload_of(which: Impl, text: &str) -> Option<&str> {
+    match which {
+        Impl::Chorus => {
+            let start = text.find("\"pub\":{\"data\":\"")? + 15;
+            let rest = &text[start..];
+            Some(&rest[..rest.find('"')?])
+        }
+        Impl::Hub | Impl::Baseline => Some(text),
+    }
 }
 
 /// One subscriber: waits for the warm-up marker, then records the latency of every
 /// measured message until it has them all or the stream goes quiet.
 async fn subscriber(
     mut ws: Client,
+    which: Impl,
     expected: usize,
     warmed: Arc<AtomicUsize>,
 ) -> (Vec<u64>, Option<Instant>) {
@@ -146,7 +242,15 @@ async fn subscriber(
             break;
         };
         let Message::Text(text) = msg else { continue };
-        if text.as_str() == WARMUP {
+        if which == Impl::Chorus && text.as_str() == "{}" {
+            // Server ping: answer with a pong.
+            let _ = ws.send(Message::text("{}")).await;
+            continue;
+        }
+        let Some(text) = payload_of(which, text.as_str()) else {
+            continue;
+        };
+        if text == WARMUP {
             if !warm {
                 warm = true;
                 warmed.fetch_add(1, Ordering::Relaxed);
@@ -174,7 +278,7 @@ async fn run_one(which: Impl, clients: usize, args: &FanoutArgs) -> anyhow::Resu
         let limit = Arc::clone(&limit);
         connects.push(tokio::spawn(async move {
             let _permit = limit.acquire().await;
-            connect(&addr).await
+            connect(&addr, which, true).await
         }));
     }
     let mut subs = Vec::with_capacity(clients);
@@ -191,10 +295,10 @@ async fn run_one(which: Impl, clients: usize, args: &FanoutArgs) -> anyhow::Resu
 
     let tasks: Vec<_> = subs
         .into_iter()
-        .map(|ws| tokio::spawn(subscriber(ws, args.messages, Arc::clone(&warmed))))
+        .map(|ws| tokio::spawn(subscriber(ws, which, args.messages, Arc::clone(&warmed))))
         .collect();
 
-    let publisher = connect(&addr).await?;
+    let publisher = connect(&addr, which, false).await?;
     let (mut sink, mut source) = publisher.split();
     // The publisher receives the broadcasts too; drain them.
     let drain = tokio::spawn(async move { while let Some(Ok(_)) = source.next().await {} });
@@ -205,7 +309,7 @@ async fn run_one(which: Impl, clients: usize, args: &FanoutArgs) -> anyhow::Resu
             "only {} of {clients} clients warmed up",
             warmed.load(Ordering::Relaxed)
         );
-        sink.send(Message::text(WARMUP)).await?;
+        sink.send(publish_frame(which, 0, WARMUP)).await?;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -216,7 +320,8 @@ async fn run_one(which: Impl, clients: usize, args: &FanoutArgs) -> anyhow::Resu
         if payload.len() < args.size {
             payload.push_str(&"x".repeat(args.size - payload.len()));
         }
-        sink.send(Message::text(payload)).await?;
+        sink.send(publish_frame(which, seq as u64, &payload))
+            .await?;
         if args.interval_us > 0 {
             tokio::time::sleep(Duration::from_micros(args.interval_us)).await;
         }
@@ -255,6 +360,7 @@ fn row(r: &RunResult) -> String {
     let name = match r.which {
         Impl::Hub => "chorus-hub",
         Impl::Baseline => "baseline (tokio-tungstenite + broadcast)",
+        Impl::Chorus => "chorus server (Centrifugo protocol, JSON)",
     };
     format!(
         "| {name} | {} | {}/{} | {:.0} | {:.2} | {:.2} | {:.2} | {} |",
@@ -297,6 +403,17 @@ pub(crate) async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     lines.push(String::new());
     for &n in &args.clients {
         let find = |w| results.iter().find(|r| r.clients == n && r.which == w);
+        if let (Some(c), Some(h)) = (find(Impl::Chorus), find(Impl::Hub)) {
+            let line = format!(
+                "Ratio at N={n}, chorus server / hub: deliveries/s {:.2}x, p99 latency {:.2}x, RSS per idle connection {:.1} KiB vs {:.1} KiB.",
+                c.deliveries_per_sec / h.deliveries_per_sec,
+                c.p99_us as f64 / h.p99_us.max(1) as f64,
+                c.rss_per_conn.unwrap_or(0) as f64 / 1024.0,
+                h.rss_per_conn.unwrap_or(0) as f64 / 1024.0,
+            );
+            println!("{line}");
+            lines.push(line);
+        }
         if let (Some(h), Some(b)) = (find(Impl::Hub), find(Impl::Baseline)) {
             let line = format!(
                 "Ratio at N={n}: deliveries/s {:.2}x, p99 latency {:.2}x (lower is better), memory per connection {}.",

@@ -34,6 +34,9 @@ pub(crate) enum Impl {
     /// A hand-rolled tokio-tungstenite server: one task per connection and a
     /// `tokio::sync::broadcast` channel.
     Baseline,
+    /// The `chorus` server binary (built next to this tool), driven by clients that
+    /// speak the Centrifugo protocol (JSON): connect, subscribe, publish.
+    Chorus,
 }
 
 #[derive(Subcommand, Debug)]

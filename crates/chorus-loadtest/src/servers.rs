@@ -18,6 +18,7 @@ pub(crate) async fn serve(which: Impl, addr: &str) -> anyhow::Result<()> {
     match which {
         Impl::Hub => serve_hub(listener).await,
         Impl::Baseline => serve_baseline(listener).await,
+        Impl::Chorus => anyhow::bail!("chorus runs as its own binary, not through `serve`"),
     }
 }
 

@@ -394,7 +394,7 @@ impl Node {
     fn send_control(&self, user: &str, client: Option<&str>, make: impl Fn() -> Control) {
         for c in self.inner.hub.user_clients(user) {
             if client.is_none_or(|id| *c.id == *id) {
-                let _ = c.control.send(make());
+                c.control.send(make());
             }
         }
     }
@@ -407,7 +407,7 @@ impl Node {
         self.resolve(&req.channel).map_err(channel_error)?;
         let user = req.user.clone();
         let client = req.client.clone();
-        self.send_control(&user, client.as_deref(), || Control::Subscribe(req.clone()));
+        self.send_control(&user, client.as_deref(), || Control::Subscribe(Box::new(req.clone())));
         Ok(())
     }
 
@@ -447,7 +447,7 @@ impl Node {
     pub async fn refresh(&self, req: ServerRefresh) {
         let user = req.user.clone();
         let client = req.client.clone();
-        self.send_control(&user, client.as_deref(), || Control::Refresh(req.clone()));
+        self.send_control(&user, client.as_deref(), || Control::Refresh(Box::new(req.clone())));
     }
 
     fn presence_channel(&self, channel: &str) -> Result<ResolvedChannel, ApiError> {

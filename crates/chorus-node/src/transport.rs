@@ -56,9 +56,6 @@ impl Node {
         let mut client = Client::new(self, transport);
         let shared = client.shared();
         let outbound = &shared.outbound;
-        let Some(mut control) = client.take_control() else {
-            return;
-        };
         let sleep = tokio::time::sleep(std::time::Duration::from_secs(3600));
         tokio::pin!(sleep);
         let end = loop {
@@ -88,24 +85,26 @@ impl Node {
                 }
                 frame = io.read_frame() => match frame {
                     Some(Ok(frame)) => {
-                        if let Err(d) = client.handle_frame(&frame).await {
+                        // Boxed: the command state machines are large and only live
+                        // while a frame is handled; idle connections stay small.
+                        if let Err(d) = Box::pin(client.handle_frame(&frame)).await {
                             client.close(d);
                         }
                     }
                     Some(Err(_)) | None => break Disconnect::CONNECTION_CLOSED,
                 },
-                Some(control) = control.recv() => {
-                    if let Err(d) = client.handle_control(control).await {
+                control = shared.control.recv() => {
+                    if let Err(d) = Box::pin(client.handle_control(control)).await {
                         client.close(d);
                     }
                 }
                 () = &mut sleep, if client.next_deadline().is_some() => {
-                    if let Err(d) = client.on_timer().await {
+                    if let Err(d) = Box::pin(client.on_timer()).await {
                         client.close(d);
                     }
                 }
             }
         };
-        client.finish(end).await;
+        Box::pin(client.finish(end)).await;
     }
 }

@@ -317,3 +317,16 @@ async fn slow_client_is_closed_with_3008_and_others_are_unaffected() {
     slow.writable.send(true).unwrap();
     assert_eq!(slow.closed().await, 3008);
 }
+
+#[tokio::test]
+async fn idle_connection_future_stays_small() {
+    let node = node_with(ClientConfig::default());
+    let (_tx, inbound) = mpsc::unbounded_channel();
+    let (outbound, _rx) = mpsc::unbounded_channel();
+    let (_w, writable) = watch::channel(true);
+    let io = MemIo { inbound, outbound, writable };
+    let fut = node.run_connection(TransportInfo::new("memory", Protocol::Json), io);
+    let size = std::mem::size_of_val(&fut);
+    println!("connection future: {size} bytes");
+    assert!(size <= 2048, "connection future grew to {size} bytes");
+}

@@ -13,11 +13,10 @@ use crate::node::Node;
 use crate::outbound::Outbound;
 use bytes::Bytes;
 use chorus_protocol::{ClientInfo, Command, FrameDecoder, Protocol, Reply};
-use shared::{ClientShared, Control};
+use shared::{ClientShared, Control, ControlQueue};
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,7 +86,6 @@ impl TransportInfo {
 pub struct Client {
     pub(crate) shared: Arc<ClientShared>,
     pub(crate) node: Node,
-    control: Option<mpsc::UnboundedReceiver<Control>>,
     status: Status,
     // A connect that failed with an error reply makes the connection unusable: the
     // next command closes it with 3501.
@@ -123,14 +121,13 @@ pub(crate) fn instant_at(at: i64, delay: Duration) -> Instant {
 
 impl Client {
     pub(crate) fn new(node: &Node, transport: TransportInfo) -> Self {
-        let (tx, rx) = mpsc::unbounded_channel();
         let shared = Arc::new(ClientShared {
             id: Arc::from(uuid::Uuid::new_v4().to_string()),
             protocol: transport.protocol,
             transport: transport.name,
             outbound: Outbound::new(node.config().client.queue_max_size),
             user: OnceLock::new(),
-            control: tx,
+            control: ControlQueue::default(),
         });
         let timers = Timers {
             stale: Some(Instant::now() + node.config().client.stale_close_delay),
@@ -139,7 +136,6 @@ impl Client {
         Self {
             shared,
             node: node.clone(),
-            control: Some(rx),
             status: Status::Connecting,
             unusable: false,
             user: String::new(),
@@ -322,11 +318,6 @@ impl Client {
         Ok(())
     }
 
-    /// Takes the receiving end of the control channel (once, for the driver).
-    pub(crate) fn take_control(&mut self) -> Option<mpsc::UnboundedReceiver<Control>> {
-        self.control.take()
-    }
-
     pub(crate) fn shared(&self) -> Arc<ClientShared> {
         Arc::clone(&self.shared)
     }
@@ -334,7 +325,7 @@ impl Client {
     pub(crate) async fn handle_control(&mut self, control: Control) -> Result<(), Disconnect> {
         match control {
             Control::Disconnect(d) => Err(d),
-            Control::Subscribe(req) => self.server_subscribe(req).await,
+            Control::Subscribe(req) => self.server_subscribe(*req).await,
             Control::Unsubscribe(channel) => {
                 if self.subs.contains_key(&channel) {
                     self.unsubscribe_channel(&channel).await;
@@ -343,7 +334,7 @@ impl Client {
                 }
                 Ok(())
             }
-            Control::Refresh(req) => self.server_refresh(req),
+            Control::Refresh(req) => self.server_refresh(*req),
         }
     }
 

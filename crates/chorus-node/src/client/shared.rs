@@ -5,17 +5,44 @@ use crate::error::Disconnect;
 use crate::outbound::{Outbound, Pushed};
 use bytes::Bytes;
 use chorus_protocol::Protocol;
-use std::sync::{Arc, OnceLock};
-use tokio::sync::mpsc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use tokio::sync::Notify;
 
 /// A request from elsewhere in the node (server API, shutdown) that the client's
 /// own task carries out, so that its subscription state has a single owner.
 #[derive(Debug)]
 pub(crate) enum Control {
     Disconnect(Disconnect),
-    Subscribe(crate::node::ServerSubscribe),
+    Subscribe(Box<crate::node::ServerSubscribe>),
     Unsubscribe(String),
-    Refresh(crate::node::ServerRefresh),
+    Refresh(Box<crate::node::ServerRefresh>),
+}
+
+/// Control messages for one client. A plain queue rather than a channel: it
+/// allocates nothing until the first message, which keeps idle connections small
+/// (control messages are rare: API calls and shutdown).
+#[derive(Debug, Default)]
+pub(crate) struct ControlQueue {
+    items: Mutex<VecDeque<Control>>,
+    wake: Notify,
+}
+
+impl ControlQueue {
+    pub(crate) fn send(&self, control: Control) {
+        self.items.lock().unwrap_or_else(PoisonError::into_inner).push_back(control);
+        self.wake.notify_one();
+    }
+
+    /// The next control message. Cancel-safe: nothing is lost if dropped.
+    pub(crate) async fn recv(&self) -> Control {
+        loop {
+            if let Some(c) = self.items.lock().unwrap_or_else(PoisonError::into_inner).pop_front() {
+                return c;
+            }
+            self.wake.notified().await;
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -26,9 +53,9 @@ pub(crate) struct ClientShared {
     pub(crate) outbound: Outbound,
     // Set once when `connect` succeeds.
     pub(crate) user: OnceLock<Arc<str>>,
-    // Unbounded on purpose: control messages are rare, API-driven, and each is
-    // tiny; the sender must never block an API call on a busy client.
-    pub(crate) control: mpsc::UnboundedSender<Control>,
+    // Unbounded on purpose: control messages are rare and API-driven; the sender
+    // must never block an API call on a busy client.
+    pub(crate) control: ControlQueue,
 }
 
 impl ClientShared {
@@ -44,6 +71,6 @@ impl ClientShared {
     }
 
     pub(crate) fn disconnect(&self, disconnect: Disconnect) {
-        let _ = self.control.send(Control::Disconnect(disconnect));
+        self.control.send(Control::Disconnect(disconnect));
     }
 }
