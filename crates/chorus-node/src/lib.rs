@@ -30,6 +30,20 @@
 //! # }
 //! ```
 //!
+//! ## Embedding in axum
+//!
+//! With the `axum` feature, the `websocket` module serves Centrifugo clients from
+//! any axum app, like Centrifuge's `NewWebsocketHandler`: build a [`Node`] with
+//! your hooks, then call `websocket::accept_websocket(&node, upgrade, query,
+//! &options)` from a handler that extracts axum's `WebSocketUpgrade` (check the
+//! request's `Origin` there first if browsers connect). Every Centrifugo SDK
+//! (centrifuge-js, -go, -swift…) then talks to your app unmodified. The module
+//! documentation has a complete example.
+//!
+//! ```toml
+//! chorus-node = { version = "0.1", features = ["axum"] }
+//! ```
+//!
 //! ## Concurrency
 //!
 //! Each connection is one task that owns its client state. Other tasks reach a
@@ -50,6 +64,8 @@ mod node;
 mod outbound;
 mod presence;
 mod transport;
+#[cfg(feature = "axum")]
+pub mod websocket;
 
 pub use auth::{
     ConnectGrant, ServerSubscription, SubscribeGrant, SubscribeOverride, TokenError, TokenVerifier,

@@ -407,7 +407,9 @@ impl Node {
         self.resolve(&req.channel).map_err(channel_error)?;
         let user = req.user.clone();
         let client = req.client.clone();
-        self.send_control(&user, client.as_deref(), || Control::Subscribe(Box::new(req.clone())));
+        self.send_control(&user, client.as_deref(), || {
+            Control::Subscribe(Box::new(req.clone()))
+        });
         Ok(())
     }
 
@@ -447,7 +449,9 @@ impl Node {
     pub async fn refresh(&self, req: ServerRefresh) {
         let user = req.user.clone();
         let client = req.client.clone();
-        self.send_control(&user, client.as_deref(), || Control::Refresh(Box::new(req.clone())));
+        self.send_control(&user, client.as_deref(), || {
+            Control::Refresh(Box::new(req.clone()))
+        });
     }
 
     fn presence_channel(&self, channel: &str) -> Result<ResolvedChannel, ApiError> {

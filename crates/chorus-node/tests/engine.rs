@@ -324,7 +324,11 @@ async fn idle_connection_future_stays_small() {
     let (_tx, inbound) = mpsc::unbounded_channel();
     let (outbound, _rx) = mpsc::unbounded_channel();
     let (_w, writable) = watch::channel(true);
-    let io = MemIo { inbound, outbound, writable };
+    let io = MemIo {
+        inbound,
+        outbound,
+        writable,
+    };
     let fut = node.run_connection(TransportInfo::new("memory", Protocol::Json), io);
     let size = std::mem::size_of_val(&fut);
     println!("connection future: {size} bytes");

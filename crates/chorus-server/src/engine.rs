@@ -224,11 +224,28 @@ impl TokenVerifier for JwtTokens {
     }
 }
 
+/// Why the engine cannot be built from a configuration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// Token keys that cannot be used.
+    #[error(transparent)]
+    Token(#[from] crate::auth::TokenConfigError),
+    /// The configured engine is not part of this build.
+    #[error(
+        "engine.type {0:?} is not available in this version of chorus (only \"memory\" is); refusing to start rather than silently running on a single-node memory engine"
+    )]
+    Unavailable(String),
+}
+
 /// Builds the node for a configuration (memory engine).
 ///
 /// # Errors
-/// Token keys that cannot be used.
-pub fn build_node(cfg: &Config) -> Result<Node, crate::auth::TokenConfigError> {
+/// Token keys that cannot be used; an engine other than `memory`.
+pub fn build_node(cfg: &Config) -> Result<Node, EngineError> {
+    if cfg.engine.engine_type() != Some(crate::config::EngineType::Memory) {
+        return Err(EngineError::Unavailable(cfg.engine.kind.clone()));
+    }
     let tokens = JwtTokens::from_config(cfg)?;
     let presence_ttl = Duration::from_secs(60);
     Ok(Node::builder(node_config(cfg))

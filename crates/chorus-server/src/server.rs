@@ -269,4 +269,10 @@ fn log_start(cfg: &Config, info: &StartInfo, main: &TcpListener, internal: Optio
     if cfg.client.insecure {
         tracing::warn!("client.insecure is on: every client can do anything (development only)");
     }
+    if !cfg.http_api.disabled && !cfg.http_api.insecure && cfg.http_api.key.is_empty() {
+        tracing::info!(
+            "http_api.key is empty: every server API request is refused with 401 \
+             (set http_api.key, or http_api.insecure for development)"
+        );
+    }
 }

@@ -509,3 +509,15 @@ async fn shutdown_sends_3001() {
     tokio::spawn(async move { node.shutdown(Duration::from_secs(5)).await });
     assert_eq!(a.closed_with().await.0, 3001);
 }
+
+#[test]
+fn unavailable_engine_fails_fast() {
+    let cfg = Config::from_str_format(r#"{"engine": {"type": "redis"}}"#, ConfigFormat::Json)
+        .unwrap()
+        .config;
+    let err = AppState::new(cfg).unwrap_err().to_string();
+    assert!(
+        err.contains("engine.type \"redis\" is not available"),
+        "{err}"
+    );
+}

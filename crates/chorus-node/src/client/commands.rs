@@ -270,21 +270,9 @@ impl Client {
         if !self.subs.contains_key(&req.channel) {
             return Err(ClientError::PermissionDenied.into());
         }
-        let verifier = self
-            .node
-            .inner
-            .verifier
-            .clone()
-            .ok_or(ClientError::PermissionDenied)?;
-        let grant = match verifier.verify_subscribe(&req.token).await {
-            Ok(g) => g,
-            Err(TokenError::Expired) => return Err(ClientError::TokenExpired.into()),
-            Err(TokenError::Invalid(_)) => return Err(Disconnect::INVALID_TOKEN.into()),
-            Err(TokenError::Unavailable(_)) => return Err(ClientError::Internal.into()),
-        };
-        if grant.user != self.user || grant.channel != req.channel {
-            return Err(Disconnect::INVALID_TOKEN.into());
-        }
+        let grant = self
+            .verify_sub_token(&req.token, &req.channel, Disconnect::INVALID_TOKEN.into())
+            .await?;
         if grant.expire_at.is_some_and(|at| at <= unix_now()) {
             return Err(ClientError::Expired.into());
         }

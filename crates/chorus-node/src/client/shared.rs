@@ -30,14 +30,22 @@ pub(crate) struct ControlQueue {
 
 impl ControlQueue {
     pub(crate) fn send(&self, control: Control) {
-        self.items.lock().unwrap_or_else(PoisonError::into_inner).push_back(control);
+        self.items
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push_back(control);
         self.wake.notify_one();
     }
 
     /// The next control message. Cancel-safe: nothing is lost if dropped.
     pub(crate) async fn recv(&self) -> Control {
         loop {
-            if let Some(c) = self.items.lock().unwrap_or_else(PoisonError::into_inner).pop_front() {
+            if let Some(c) = self
+                .items
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop_front()
+            {
                 return c;
             }
             self.wake.notified().await;

@@ -258,6 +258,36 @@ impl Client {
         Ok((result, h.position.offset))
     }
 
+    /// Verifies a subscription token for `channel`: expired → 109, unusable →
+    /// `invalid` (103 on subscribe, 3500 on sub_refresh), a token issued for another
+    /// user, channel or connection → 3500 (spec §5.3).
+    pub(super) async fn verify_sub_token(
+        &self,
+        token: &str,
+        channel: &str,
+        invalid: HandlerError,
+    ) -> Result<crate::auth::SubscribeGrant, HandlerError> {
+        let verifier = self
+            .node
+            .inner
+            .verifier
+            .clone()
+            .ok_or(ClientError::PermissionDenied)?;
+        let grant = match verifier.verify_subscribe(token).await {
+            Ok(g) => g,
+            Err(TokenError::Expired) => return Err(ClientError::TokenExpired.into()),
+            Err(TokenError::Invalid(_)) => return Err(invalid),
+            Err(TokenError::Unavailable(_)) => return Err(ClientError::Internal.into()),
+        };
+        if grant.user != self.user
+            || grant.channel != channel
+            || (!grant.client.is_empty() && grant.client != *self.shared.id)
+        {
+            return Err(Disconnect::INVALID_TOKEN.into());
+        }
+        Ok(grant)
+    }
+
     async fn announce_join(&self, channel: &str) {
         if let Some(sub) = self.subs.get(channel)
             && sub.join_leave
@@ -301,24 +331,9 @@ impl Client {
             return Err(ClientError::PermissionDenied.into());
         }
         if !req.token.is_empty() {
-            let verifier = self
-                .node
-                .inner
-                .verifier
-                .clone()
-                .ok_or(ClientError::PermissionDenied)?;
-            let grant = match verifier.verify_subscribe(&req.token).await {
-                Ok(g) => g,
-                Err(TokenError::Expired) => return Err(ClientError::TokenExpired.into()),
-                Err(TokenError::Invalid(_)) => return Err(ClientError::PermissionDenied.into()),
-                Err(TokenError::Unavailable(_)) => return Err(ClientError::Internal.into()),
-            };
-            if grant.user != self.user
-                || grant.channel != channel
-                || (!grant.client.is_empty() && grant.client != *self.shared.id)
-            {
-                return Err(Disconnect::INVALID_TOKEN.into());
-            }
+            let grant = self
+                .verify_sub_token(&req.token, &channel, ClientError::PermissionDenied.into())
+                .await?;
             info = grant.info;
             expire_at = grant.expire_at;
             overrides = grant.overrides;

@@ -1,0 +1,370 @@
+//! The bidirectional WebSocket transport for axum apps (feature `axum`), the
+//! counterpart of Centrifuge's `NewWebsocketHandler`.
+//!
+//! [`accept_websocket`] turns an axum [`WebSocketUpgrade`] into a Centrifugo
+//! client connection served by a [`Node`]:
+//!
+//! - JSON by default; Protobuf when the client negotiates the `centrifuge-protobuf`
+//!   subprotocol or passes `?format=protobuf` / `?cf_protocol=protobuf`. JSON
+//!   frames travel as text messages, Protobuf as binary.
+//! - Messages (and frames) over [`WebSocketOptions::message_size_limit`] close the
+//!   connection with 1009 ("message size limit exceeded").
+//! - A disconnect is delivered in the close frame (code and reason), never as a
+//!   push; 3000 ("connection closed") is never sent in a frame.
+//! - A write (one batch of replies and pushes) taking longer than
+//!   [`WebSocketOptions::write_timeout`] ends the connection.
+//!
+//! Origin checks, authentication of the HTTP request and routing are the app's: do
+//! them in the handler before calling [`accept_websocket`].
+//!
+//! ```no_run
+//! use axum::Router;
+//! use axum::extract::ws::WebSocketUpgrade;
+//! use axum::extract::{RawQuery, State};
+//! use axum::response::Response;
+//! use axum::routing::get;
+//! use chorus_node::websocket::{WebSocketOptions, accept_websocket};
+//! use chorus_node::{ConnectGrant, Node, NodeConfig};
+//!
+//! async fn websocket(
+//!     State(node): State<Node>,
+//!     RawQuery(query): RawQuery,
+//!     upgrade: WebSocketUpgrade,
+//! ) -> Response {
+//!     let options = WebSocketOptions::default().message_size_limit(16 * 1024);
+//!     accept_websocket(&node, upgrade, query.as_deref(), &options)
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let node = Node::builder(NodeConfig::default())
+//!         .on_connecting(|_event| async { Ok(ConnectGrant::user("guest")) })
+//!         .build();
+//!     let app = Router::new()
+//!         .route("/connection/websocket", get(websocket))
+//!         .with_state(node.clone());
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
+//!     axum::serve(listener, app)
+//!         .with_graceful_shutdown(async { tokio::signal::ctrl_c().await.unwrap_or(()) })
+//!         .await?;
+//!     // Clients get 3001 ("shutdown"); wait for their tasks to end.
+//!     node.shutdown(std::time::Duration::from_secs(5)).await;
+//!     Ok(())
+//! }
+//! ```
+
+use crate::client::TransportInfo;
+use crate::error::Disconnect;
+use crate::node::Node;
+use crate::transport::{FrameIo, TransportError};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use bytes::Bytes;
+use chorus_protocol::Protocol;
+use futures_util::{SinkExt, StreamExt};
+use std::time::Duration;
+
+/// How long [`FrameIo::close`] waits for the peer's closing handshake.
+const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Limits of the WebSocket transport.
+///
+/// ```
+/// use chorus_node::websocket::WebSocketOptions;
+/// use std::time::Duration;
+///
+/// let options = WebSocketOptions::default()
+///     .message_size_limit(4096)
+///     .write_timeout(Duration::from_millis(500));
+/// assert_eq!(options.read_buffer_size, 1024);
+/// assert_eq!(options.message_size_limit, 4096);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WebSocketOptions {
+    /// Read buffer allocated per connection, in bytes. Default 1024: small, so
+    /// idle connections stay cheap.
+    pub read_buffer_size: usize,
+    /// Largest accepted client message (and frame) in bytes; bigger ones close the
+    /// connection with 1009. Default 65536.
+    pub message_size_limit: usize,
+    /// Longest time one write (a batch of frames and its flush) may take before the
+    /// connection is dropped. Default 1 s.
+    pub write_timeout: Duration,
+}
+
+impl Default for WebSocketOptions {
+    fn default() -> Self {
+        Self {
+            read_buffer_size: 1024,
+            message_size_limit: 65536,
+            write_timeout: Duration::from_secs(1),
+        }
+    }
+}
+
+impl WebSocketOptions {
+    /// Sets [`read_buffer_size`](Self::read_buffer_size).
+    #[must_use]
+    pub fn read_buffer_size(mut self, bytes: usize) -> Self {
+        self.read_buffer_size = bytes;
+        self
+    }
+
+    /// Sets [`message_size_limit`](Self::message_size_limit).
+    #[must_use]
+    pub fn message_size_limit(mut self, bytes: usize) -> Self {
+        self.message_size_limit = bytes;
+        self
+    }
+
+    /// Sets [`write_timeout`](Self::write_timeout).
+    #[must_use]
+    pub fn write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = timeout;
+        self
+    }
+}
+
+/// Accepts a WebSocket upgrade as a Centrifugo client connection of `node`.
+///
+/// Negotiates the wire format (the `centrifuge-protobuf` / `centrifuge-json`
+/// subprotocols, or `format=protobuf` / `cf_protocol=protobuf` in `uri_query`,
+/// the raw query string without `?`), applies `options`, and returns the `101
+/// Switching Protocols` response; the connection then runs on the upgraded
+/// socket's task until it ends, tracked by the node for graceful shutdown.
+pub fn accept_websocket(
+    node: &Node,
+    upgrade: WebSocketUpgrade,
+    uri_query: Option<&str>,
+    options: &WebSocketOptions,
+) -> Response {
+    let limit = options.message_size_limit;
+    let upgrade = upgrade
+        .protocols([Protocol::JSON_SUBPROTOCOL, Protocol::PROTOBUF_SUBPROTOCOL])
+        .read_buffer_size(options.read_buffer_size)
+        .max_message_size(limit)
+        .max_frame_size(limit);
+    let by_subprotocol = upgrade
+        .selected_protocol()
+        .is_some_and(|p| p == Protocol::PROTOBUF_SUBPROTOCOL);
+    let protocol = if by_subprotocol || query_wants_protobuf(uri_query) {
+        Protocol::Protobuf
+    } else {
+        Protocol::Json
+    };
+    let write_timeout = options.write_timeout;
+    let node = node.clone();
+    upgrade
+        .on_failed_upgrade(|e| tracing::debug!(error = %e, "websocket upgrade failed"))
+        .on_upgrade(move |socket| async move {
+            let io = WsIo {
+                socket,
+                protocol,
+                write_timeout,
+            };
+            node.run_connection(TransportInfo::new("websocket", protocol), io)
+                .await;
+        })
+}
+
+/// Whether the query string asks for Protobuf (`format=protobuf` or
+/// `cf_protocol=protobuf`, form-urlencoded).
+fn query_wants_protobuf(query: Option<&str>) -> bool {
+    query.into_iter().flat_map(|q| q.split('&')).any(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let key = form_decode(key);
+        (key == "format" || key == "cf_protocol") && form_decode(value) == "protobuf"
+    })
+}
+
+/// Decodes one `application/x-www-form-urlencoded` component (`+` is a space,
+/// `%XX` a byte); malformed escapes are kept as they are.
+fn form_decode(s: &str) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        char::from(b)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The engine's view of one WebSocket.
+struct WsIo {
+    socket: WebSocket,
+    protocol: Protocol,
+    write_timeout: Duration,
+}
+
+impl std::fmt::Debug for WsIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsIo")
+            .field("protocol", &self.protocol)
+            .field("write_timeout", &self.write_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether a read error means the message was over the size limit.
+fn too_big(e: &axum::Error) -> bool {
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    use tokio_tungstenite::tungstenite::error::CapacityError;
+    let inner: &(dyn std::error::Error + 'static) = e;
+    let mut source = Some(inner);
+    while let Some(err) = source {
+        if let Some(WsError::Capacity(CapacityError::MessageTooLong { .. })) =
+            err.downcast_ref::<WsError>()
+        {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
+impl FrameIo for WsIo {
+    async fn read_frame(&mut self) -> Option<Result<Bytes, TransportError>> {
+        loop {
+            match self.socket.next().await? {
+                Ok(Message::Text(text)) => return Some(Ok(Bytes::from(text))),
+                Ok(Message::Binary(data)) => return Some(Ok(data)),
+                Ok(Message::Ping(_) | Message::Pong(_)) => {}
+                Ok(Message::Close(_)) => return None,
+                Err(e) => {
+                    if too_big(&e) {
+                        // 1009: centrifuge-js treats it as "message size limit exceeded".
+                        let frame = CloseFrame {
+                            code: 1009,
+                            reason: Utf8Bytes::from_static("message size limit exceeded"),
+                        };
+                        let _ = tokio::time::timeout(
+                            self.write_timeout,
+                            self.socket.send(Message::Close(Some(frame))),
+                        )
+                        .await;
+                    }
+                    return Some(Err(TransportError(e.to_string())));
+                }
+            }
+        }
+    }
+
+    async fn write_frames(&mut self, frames: &[Bytes]) -> Result<(), TransportError> {
+        let protocol = self.protocol;
+        let socket = &mut self.socket;
+        let write = async move {
+            for frame in frames {
+                let msg = match protocol {
+                    Protocol::Json => Message::Text(
+                        Utf8Bytes::try_from(frame.clone())
+                            .map_err(|e| TransportError(e.to_string()))?,
+                    ),
+                    Protocol::Protobuf => Message::Binary(frame.clone()),
+                };
+                socket
+                    .feed(msg)
+                    .await
+                    .map_err(|e| TransportError(e.to_string()))?;
+            }
+            socket
+                .flush()
+                .await
+                .map_err(|e| TransportError(e.to_string()))
+        };
+        tokio::time::timeout(self.write_timeout, write)
+            .await
+            .map_err(|_| TransportError("write timeout".into()))?
+    }
+
+    async fn close(&mut self, disconnect: &Disconnect) {
+        // 3000 ("connection closed") is never sent in a frame (spec §3.3).
+        let frame = (disconnect.code != Disconnect::CONNECTION_CLOSED.code).then(|| CloseFrame {
+            code: u16::try_from(disconnect.code).unwrap_or(3000),
+            reason: Utf8Bytes::from(disconnect.reason.as_ref()),
+        });
+        let handshake = async {
+            self.socket.send(Message::Close(frame)).await.ok()?;
+            // Wait for the peer's close (bounded below).
+            while let Some(Ok(msg)) = self.socket.next().await {
+                if matches!(msg, Message::Close(_)) {
+                    break;
+                }
+            }
+            Some(())
+        };
+        let _ = tokio::time::timeout(CLOSE_HANDSHAKE_TIMEOUT, handshake).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protobuf_is_chosen_by_query() {
+        for q in [
+            "format=protobuf",
+            "cf_protocol=protobuf",
+            "a=1&format=protobuf",
+            "cf_protocol=protobuf&x",
+            "format=%70rotobuf",
+            "%66ormat=protobuf",
+        ] {
+            assert!(query_wants_protobuf(Some(q)), "{q}");
+        }
+        for q in [
+            "",
+            "format=json",
+            "format=protobufx",
+            "formats=protobuf",
+            "format",
+            "x=protobuf",
+            "protobuf",
+        ] {
+            assert!(!query_wants_protobuf(Some(q)), "{q}");
+        }
+        assert!(!query_wants_protobuf(None));
+    }
+
+    #[test]
+    fn form_decoding() {
+        assert_eq!(form_decode("a+b%21"), "a b!");
+        assert_eq!(form_decode("100%"), "100%");
+        assert_eq!(form_decode("%zz%4"), "%zz%4");
+        assert_eq!(form_decode("%41%42"), "AB");
+    }
+
+    #[test]
+    fn options_defaults_and_setters() {
+        let d = WebSocketOptions::default();
+        assert_eq!(
+            (d.read_buffer_size, d.message_size_limit, d.write_timeout),
+            (1024, 65536, Duration::from_secs(1))
+        );
+        let o = d
+            .read_buffer_size(10)
+            .message_size_limit(20)
+            .write_timeout(Duration::from_millis(30));
+        assert_eq!(
+            (o.read_buffer_size, o.message_size_limit, o.write_timeout),
+            (10, 20, Duration::from_millis(30))
+        );
+    }
+}
