@@ -3,23 +3,20 @@
 
 use bytes::Bytes;
 use chorus_protocol::{
-    Command, ConnectRequest, HistoryRequest, PresenceStatsRequest, Protocol, PublishRequest, Reply,
+    Command, ConnectRequest, HistoryRequest, PresenceStatsRequest, Protocol, PublishRequest,
     RpcRequest, SubscribeRequest,
 };
 use chorus_server::auth::{ConnectTokenOptions, hs256_connect_token};
 use chorus_server::config::{Config, ConfigFormat};
 use chorus_server::server::{AppState, router};
-use futures_util::{SinkExt, StreamExt};
+use chorus_testkit::ProtocolClient;
+use futures_util::SinkExt;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
 const SECRET: &str = "test-secret";
-const WAIT: Duration = Duration::from_secs(10);
 
 fn config() -> Config {
     let text = r#"{
@@ -61,127 +58,12 @@ fn token(user: &str, ttl: Option<i64>) -> String {
     .unwrap()
 }
 
-struct Client {
-    ws: Ws,
-    protocol: Protocol,
-    next_id: u32,
-}
+/// The shared protocol test client, opened on this server's WebSocket endpoint.
+struct Client;
 
 impl Client {
-    async fn open(addr: SocketAddr, protocol: Protocol) -> Self {
-        let mut req = format!("ws://{addr}/connection/websocket")
-            .into_client_request()
-            .unwrap();
-        if protocol == Protocol::Protobuf {
-            req.headers_mut().insert(
-                "sec-websocket-protocol",
-                "centrifuge-protobuf".parse().unwrap(),
-            );
-        }
-        let (ws, res) = tokio_tungstenite::connect_async(req).await.unwrap();
-        if protocol == Protocol::Protobuf {
-            assert_eq!(
-                res.headers()["sec-websocket-protocol"],
-                "centrifuge-protobuf"
-            );
-        }
-        Self {
-            ws,
-            protocol,
-            next_id: 0,
-        }
-    }
-
-    async fn send(&mut self, mut cmd: Command) -> u32 {
-        self.next_id += 1;
-        cmd.id = self.next_id;
-        let frame = chorus_protocol::encode(self.protocol, &cmd).unwrap();
-        let msg = match self.protocol {
-            Protocol::Json => Message::text(String::from_utf8(frame.to_vec()).unwrap()),
-            Protocol::Protobuf => Message::binary(frame),
-        };
-        self.ws.send(msg).await.unwrap();
-        self.next_id
-    }
-
-    /// Next reply or push (server pings are skipped).
-    async fn recv(&mut self) -> Reply {
-        loop {
-            let msg = tokio::time::timeout(WAIT, self.ws.next())
-                .await
-                .expect("timed out")
-                .expect("closed")
-                .unwrap();
-            let data = match msg {
-                Message::Text(t) => Bytes::from(t.as_str().to_owned()),
-                Message::Binary(b) => b,
-                Message::Close(f) => panic!("closed: {f:?}"),
-                _ => continue,
-            };
-            let reply = chorus_protocol::decode_replies(self.protocol, &data)
-                .unwrap()
-                .remove(0);
-            if !reply.is_ping() {
-                return reply;
-            }
-        }
-    }
-
-    /// Next push that is not a join/leave notification.
-    async fn recv_push(&mut self) -> chorus_protocol::Push {
-        loop {
-            let push = self.recv().await.push.expect("a push");
-            if push.join.is_none() && push.leave.is_none() {
-                return push;
-            }
-        }
-    }
-
-    async fn call(&mut self, cmd: Command) -> Reply {
-        let id = self.send(cmd).await;
-        loop {
-            let r = self.recv().await;
-            if r.id == id {
-                return r;
-            }
-        }
-    }
-
-    async fn connect(&mut self, token: String) -> Reply {
-        self.call(Command {
-            connect: Some(ConnectRequest {
-                token,
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
-        .await
-    }
-
-    async fn subscribe(&mut self, channel: &str) -> Reply {
-        self.call(Command {
-            subscribe: Some(SubscribeRequest {
-                channel: channel.into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
-        .await
-    }
-
-    async fn closed_with(&mut self) -> (u16, String) {
-        loop {
-            match tokio::time::timeout(WAIT, self.ws.next())
-                .await
-                .expect("close timed out")
-            {
-                Some(Ok(Message::Close(Some(f)))) => {
-                    return (u16::from(f.code), f.reason.to_string());
-                }
-                Some(Ok(_)) => {}
-                other => panic!("expected a close frame, got {other:?}"),
-            }
-        }
+    async fn open(addr: SocketAddr, protocol: Protocol) -> ProtocolClient {
+        ProtocolClient::open(&format!("ws://{addr}/connection/websocket"), protocol).await
     }
 }
 

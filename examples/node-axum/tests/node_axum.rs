@@ -2,20 +2,13 @@
 //! with the real codecs: what an unmodified SDK sees.
 
 use bytes::Bytes;
-use chorus_protocol::{
-    Command, ConnectRequest, Protocol, PublishRequest, Reply, RpcRequest, SubscribeRequest,
-};
-use futures_util::{SinkExt, StreamExt};
+use chorus_protocol::{Command, ConnectRequest, Protocol, PublishRequest, Reply, RpcRequest};
+use chorus_testkit::ProtocolClient;
+use futures_util::SinkExt;
 use serde_json::{Value, json};
-use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::ops::{Deref, DerefMut};
 use tokio_tungstenite::tungstenite::Message;
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-const WAIT: Duration = Duration::from_secs(10);
 
 async fn start() -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -25,12 +18,21 @@ async fn start() -> SocketAddr {
     addr
 }
 
-struct Client {
-    ws: Ws,
-    protocol: Protocol,
-    next_id: u32,
-    /// Pushes that arrived while [`Client::call`] waited for its reply.
-    pushes: VecDeque<Reply>,
+/// The shared protocol client, plus this app's conventions (connect data, JSON
+/// publications).
+struct Client(ProtocolClient);
+
+impl Deref for Client {
+    type Target = ProtocolClient;
+    fn deref(&self) -> &ProtocolClient {
+        &self.0
+    }
+}
+
+impl DerefMut for Client {
+    fn deref_mut(&mut self) -> &mut ProtocolClient {
+        &mut self.0
+    }
 }
 
 impl Client {
@@ -41,144 +43,47 @@ impl Client {
             Protocol::Protobuf => "?format=protobuf",
         };
         let url = format!("ws://{addr}/connection/websocket{query}");
-        let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-        Self {
-            ws,
-            protocol,
-            next_id: 0,
-            pushes: VecDeque::new(),
-        }
+        Self(ProtocolClient::open(&url, protocol).await)
     }
 
-    async fn send(&mut self, mut cmd: Command) -> u32 {
-        self.next_id += 1;
-        cmd.id = self.next_id;
-        let frame = chorus_protocol::encode(self.protocol, &cmd).unwrap();
-        let msg = match self.protocol {
-            Protocol::Json => Message::text(String::from_utf8(frame.to_vec()).unwrap()),
-            Protocol::Protobuf => Message::binary(frame),
+    async fn connect(&mut self, data: &'static [u8]) -> Reply {
+        let req = ConnectRequest {
+            data: Bytes::from_static(data),
+            ..Default::default()
         };
-        self.ws.send(msg).await.unwrap();
-        self.next_id
-    }
-
-    /// Next reply or push (server pings are skipped).
-    async fn recv(&mut self) -> Reply {
-        match self.pushes.pop_front() {
-            Some(push) => push,
-            None => self.recv_wire().await,
-        }
-    }
-
-    /// Next reply or push from the socket.
-    async fn recv_wire(&mut self) -> Reply {
-        loop {
-            let msg = tokio::time::timeout(WAIT, self.ws.next())
-                .await
-                .expect("timed out")
-                .expect("closed")
-                .unwrap();
-            let data = match (msg, self.protocol) {
-                (Message::Text(t), Protocol::Json) => Bytes::from(t.as_str().to_owned()),
-                (Message::Binary(b), Protocol::Protobuf) => b,
-                (Message::Close(f), _) => panic!("closed: {f:?}"),
-                (Message::Ping(_) | Message::Pong(_), _) => continue,
-                (other, p) => panic!("unexpected {other:?} for {p:?}"),
-            };
-            let reply = chorus_protocol::decode_replies(self.protocol, &data)
-                .unwrap()
-                .remove(0);
-            if !reply.is_ping() {
-                return reply;
-            }
-        }
+        self.0.connect_with(req).await
     }
 
     /// Next publication pushed in `channel`, as JSON.
     async fn recv_publication(&mut self, channel: &str) -> Value {
-        loop {
-            let Some(push) = self.recv().await.push else {
-                continue;
-            };
-            if push.channel == channel
-                && let Some(publication) = push.r#pub
-            {
-                return serde_json::from_slice(&publication.data).unwrap();
-            }
-        }
-    }
-
-    async fn call(&mut self, cmd: Command) -> Reply {
-        let id = self.send(cmd).await;
-        loop {
-            let r = self.recv_wire().await;
-            if r.id == id {
-                return r;
-            }
-            if r.push.is_some() {
-                self.pushes.push_back(r);
-            }
-        }
-    }
-
-    async fn connect(&mut self, data: &'static [u8]) -> Reply {
-        self.call(Command {
-            connect: Some(ConnectRequest {
-                data: Bytes::from_static(data),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
-        .await
-    }
-
-    async fn subscribe(&mut self, channel: &str) -> Reply {
-        self.call(Command {
-            subscribe: Some(SubscribeRequest {
-                channel: channel.into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
-        .await
+        serde_json::from_slice(&self.0.recv_publication(channel).await.data).unwrap()
     }
 
     async fn publish(&mut self, channel: &str, data: &'static [u8]) -> Reply {
-        self.call(Command {
-            publish: Some(PublishRequest {
-                channel: channel.into(),
-                data: Bytes::from_static(data),
-                ..Default::default()
-            }),
+        let req = PublishRequest {
+            channel: channel.into(),
+            data: Bytes::from_static(data),
             ..Default::default()
-        })
-        .await
+        };
+        self.0
+            .call(Command {
+                publish: Some(req),
+                ..Default::default()
+            })
+            .await
     }
 
     async fn rpc(&mut self, method: &str) -> Reply {
-        self.call(Command {
-            rpc: Some(RpcRequest {
-                method: method.into(),
-                data: Bytes::from_static(b"{}"),
-            }),
-            ..Default::default()
-        })
-        .await
-    }
-
-    async fn closed_with(&mut self) -> (u16, String) {
-        loop {
-            match tokio::time::timeout(WAIT, self.ws.next())
-                .await
-                .expect("close timed out")
-            {
-                Some(Ok(Message::Close(Some(f)))) => {
-                    return (u16::from(f.code), f.reason.to_string());
-                }
-                Some(Ok(_)) => {}
-                other => panic!("expected a close frame, got {other:?}"),
-            }
-        }
+        let req = RpcRequest {
+            method: method.into(),
+            data: Bytes::from_static(b"{}"),
+        };
+        self.0
+            .call(Command {
+                rpc: Some(req),
+                ..Default::default()
+            })
+            .await
     }
 }
 
