@@ -298,8 +298,6 @@ mod tests {
     //! exercised deterministically, without sockets or sleeps.
     use super::*;
     use crate::Config;
-    use crate::session::RequestInfo;
-    use std::sync::Arc;
     use std::time::Duration;
     use tokio_tungstenite::tungstenite::protocol::Role;
 
@@ -314,18 +312,7 @@ mod tests {
         let (server_io, client_io) = tokio::io::duplex(64 * 1024);
         let server = WebSocketStream::from_raw_socket(server_io, Role::Server, None).await;
         let client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
-        let request = RequestInfo {
-            uri: "/ws".parse().unwrap(),
-            headers: http::HeaderMap::new(),
-            remote_addr: None,
-            subprotocol: None,
-        };
-        let session = Session::new(
-            hub.shared.next_id(),
-            request,
-            Default::default(),
-            Arc::clone(&hub.shared),
-        );
+        let session = crate::session::test_session(&hub);
         let task = tokio::spawn(run(hub.clone(), session, server));
         (hub, client, task)
     }
@@ -376,7 +363,6 @@ mod tests {
 mod footprint {
     //! Every idle connection holds its task's future; keep it small.
     use super::*;
-    use std::sync::Arc;
 
     #[tokio::test]
     async fn connection_future_and_session_stay_small() {
@@ -384,18 +370,7 @@ mod footprint {
         let (io, _peer) = tokio::io::duplex(64);
         let role = tokio_tungstenite::tungstenite::protocol::Role::Server;
         let ws = WebSocketStream::from_raw_socket(io, role, None).await;
-        let request = crate::session::RequestInfo {
-            uri: "/".parse().unwrap(),
-            headers: http::HeaderMap::new(),
-            remote_addr: None,
-            subprotocol: None,
-        };
-        let session = Session::new(
-            hub.shared.next_id(),
-            request,
-            Default::default(),
-            Arc::clone(&hub.shared),
-        );
+        let session = crate::session::test_session(&hub);
         let fut = run(hub.clone(), session, ws);
         let size = std::mem::size_of_val(&fut);
         assert!(size <= 2048, "connection future grew to {size} bytes");

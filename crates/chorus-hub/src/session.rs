@@ -268,6 +268,23 @@ impl Session {
     }
 }
 
+/// A session with an empty request, for unit tests of the connection loop.
+#[cfg(test)]
+pub(crate) fn test_session(hub: &crate::Hub) -> Session {
+    let request = RequestInfo {
+        uri: "/ws".parse().unwrap(),
+        headers: HeaderMap::new(),
+        remote_addr: None,
+        subprotocol: None,
+    };
+    Session::new(
+        hub.shared.next_id(),
+        request,
+        HashMap::new(),
+        Arc::clone(&hub.shared),
+    )
+}
+
 fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
