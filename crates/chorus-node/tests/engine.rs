@@ -334,3 +334,76 @@ async fn idle_connection_future_stays_small() {
     println!("connection future: {size} bytes");
     assert!(size <= 2048, "connection future grew to {size} bytes");
 }
+
+#[tokio::test(start_paused = true)]
+async fn cache_recovery_returns_only_the_latest_publication() {
+    let mut config = NodeConfig::default();
+    let mut cache = chorus_node::ChannelOptions::default();
+    cache.allow_subscribe_for_client = true;
+    cache.history_size = 10;
+    cache.history_ttl = Duration::from_secs(300);
+    cache.force_recovery = true;
+    cache.recovery_mode = chorus_node::RecoveryMode::Cache;
+    config
+        .channels
+        .namespaces
+        .insert("cache".into(), Arc::new(cache));
+    let node = Node::builder(config)
+        .on_connecting(|_| async { Ok(ConnectGrant::user("u")) })
+        .build();
+    // Learn the epoch, then miss five publications.
+    let mut peer = open(&node);
+    peer.send(&[connect_cmd(1, "js"), subscribe_cmd(2, "cache:latest")]);
+    peer.next().await;
+    let Out::Frame(r) = peer.next().await else {
+        panic!()
+    };
+    let epoch = r.subscribe.unwrap().epoch;
+    for i in 1..=5 {
+        node.publish(
+            "cache:latest",
+            Bytes::from(format!("{{\"v\":{i}}}")),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    }
+    let recover = |offset: u64| Command {
+        id: 2,
+        subscribe: Some(SubscribeRequest {
+            channel: "cache:latest".into(),
+            recover: true,
+            offset,
+            epoch: epoch.clone(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    // Behind: only the latest (offset 5) comes back.
+    let mut peer = open(&node);
+    peer.send(&[connect_cmd(1, "js"), recover(1)]);
+    peer.next().await;
+    let Out::Frame(r) = peer.next().await else {
+        panic!()
+    };
+    let sub = r.subscribe.unwrap();
+    assert!(sub.recovered && sub.was_recovering);
+    assert_eq!(
+        sub.publications
+            .iter()
+            .map(|p| p.offset)
+            .collect::<Vec<_>>(),
+        [5]
+    );
+    assert_eq!(&sub.publications[0].data[..], br#"{"v":5}"#);
+    // Up to date: recovered, nothing to send.
+    let mut peer = open(&node);
+    peer.send(&[connect_cmd(1, "js"), recover(5)]);
+    peer.next().await;
+    let Out::Frame(r) = peer.next().await else {
+        panic!()
+    };
+    let sub = r.subscribe.unwrap();
+    assert!(sub.recovered);
+    assert!(sub.publications.is_empty());
+}

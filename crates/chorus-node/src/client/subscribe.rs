@@ -4,7 +4,7 @@
 use super::{Client, Sub, ttl_until, unix_now};
 use crate::auth::{ServerSubscription, SubscribeOverride, TokenError};
 use crate::broker::{HistoryFilter, StreamPosition};
-use crate::channel::ChannelOptions;
+use crate::channel::{ChannelOptions, RecoveryMode};
 use crate::error::{BackendError, ClientError, Disconnect};
 use crate::handlers::{HandlerError, SubscribeEvent};
 use crate::hub::{Delivery, Subscriber};
@@ -207,6 +207,28 @@ impl Client {
         result.positioned = true;
         result.recoverable = p.recoverable;
         let top = |r: &crate::broker::HistoryResult| r.position.clone();
+        if let (true, Some(since), RecoveryMode::Cache) =
+            (p.recoverable, &p.recover, options.recovery_mode)
+        {
+            // Cache mode: only the latest publication matters, and only when the
+            // client's position differs from the top (spec §7).
+            result.was_recovering = true;
+            let latest = HistoryFilter {
+                since: None,
+                limit: 1,
+                reverse: true,
+            };
+            let h = broker.history(channel, latest, meta_ttl).await?;
+            let position = top(&h);
+            let up_to_date = since.epoch == position.epoch && since.offset == position.offset;
+            result.recovered = true;
+            result.epoch = position.epoch;
+            result.offset = since.offset.min(position.offset);
+            if !up_to_date {
+                result.publications = h.publications;
+            }
+            return Ok((result, position.offset));
+        }
         if let (true, Some(since)) = (p.recoverable, &p.recover) {
             result.was_recovering = true;
             let limit = i32::try_from(self.node.config().client.recovery_max_publication_limit)
