@@ -55,6 +55,9 @@ pub struct ConnectingEvent {
     pub channels: Vec<String>,
     /// Emulated headers sent by the client.
     pub headers: BTreeMap<String, String>,
+    /// The HTTP request that opened the connection (real transport headers, cookies,
+    /// query), when the transport has one.
+    pub request: Option<std::sync::Arc<crate::client::UpgradeRequest>>,
 }
 
 /// A client asks to subscribe (after token and user-limited checks).

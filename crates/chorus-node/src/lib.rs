@@ -63,6 +63,7 @@ pub mod memory;
 mod node;
 mod outbound;
 mod presence;
+mod query;
 mod transport;
 #[cfg(feature = "axum")]
 pub mod websocket;
@@ -75,7 +76,7 @@ pub use broker::{
     StreamPosition,
 };
 pub use channel::{ChannelOptions, ChannelRules, RecoveryMode, ResolvedChannel};
-pub use client::{Client, TransportInfo};
+pub use client::{Client, TransportInfo, UpgradeRequest};
 pub use config::{ClientConfig, NodeConfig};
 pub use error::{ApiError, BackendError, ClientError, Disconnect};
 pub use handlers::{

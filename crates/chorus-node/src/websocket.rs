@@ -29,16 +29,22 @@
 //! async fn websocket(
 //!     State(node): State<Node>,
 //!     RawQuery(query): RawQuery,
+//!     headers: axum::http::HeaderMap,
 //!     upgrade: WebSocketUpgrade,
 //! ) -> Response {
 //!     let options = WebSocketOptions::default().message_size_limit(16 * 1024);
-//!     accept_websocket(&node, upgrade, query.as_deref(), &options)
+//!     accept_websocket(&node, upgrade, &headers, query.as_deref(), &options)
 //! }
 //!
 //! #[tokio::main]
 //! async fn main() -> std::io::Result<()> {
 //!     let node = Node::builder(NodeConfig::default())
-//!         .on_connecting(|_event| async { Ok(ConnectGrant::user("guest")) })
+//!         // The opening request is visible here: authenticate by cookie, header
+//!         // or query parameter.
+//!         .on_connecting(|event| async move {
+//!             let user = event.request.and_then(|r| r.query_param("user")).unwrap_or_default();
+//!             Ok(ConnectGrant::user(user))
+//!         })
 //!         .build();
 //!     let app = Router::new()
 //!         .route("/connection/websocket", get(websocket))
@@ -133,9 +139,14 @@ impl WebSocketOptions {
 /// the raw query string without `?`), applies `options`, and returns the `101
 /// Switching Protocols` response; the connection then runs on the upgraded
 /// socket's task until it ends, tracked by the node for graceful shutdown.
+///
+/// `headers` and `uri_query` are also handed to the connecting hook as
+/// [`ConnectingEvent::request`](crate::ConnectingEvent) (and dropped after
+/// `connect`).
 pub fn accept_websocket(
     node: &Node,
     upgrade: WebSocketUpgrade,
+    headers: &axum::http::HeaderMap,
     uri_query: Option<&str>,
     options: &WebSocketOptions,
 ) -> Response {
@@ -155,6 +166,21 @@ pub fn accept_websocket(
     };
     let write_timeout = options.write_timeout;
     let node = node.clone();
+    let mut header_map = std::collections::BTreeMap::<String, String>::new();
+    for (name, value) in headers {
+        if let Ok(value) = value.to_str() {
+            header_map
+                .entry(name.as_str().to_owned())
+                .and_modify(|v| {
+                    v.push_str(", ");
+                    v.push_str(value);
+                })
+                .or_insert_with(|| value.to_owned());
+        }
+    }
+    let transport = TransportInfo::new("websocket", protocol).with_request(
+        crate::client::UpgradeRequest::new(header_map, uri_query.unwrap_or_default()),
+    );
     upgrade
         .on_failed_upgrade(|e| tracing::debug!(error = %e, "websocket upgrade failed"))
         .on_upgrade(move |socket| async move {
@@ -163,8 +189,7 @@ pub fn accept_websocket(
                 protocol,
                 write_timeout,
             };
-            node.run_connection(TransportInfo::new("websocket", protocol), io)
-                .await;
+            node.run_connection(transport, io).await;
         })
 }
 
@@ -173,37 +198,9 @@ pub fn accept_websocket(
 fn query_wants_protobuf(query: Option<&str>) -> bool {
     query.into_iter().flat_map(|q| q.split('&')).any(|pair| {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let key = form_decode(key);
-        (key == "format" || key == "cf_protocol") && form_decode(value) == "protobuf"
+        let key = crate::query::form_decode(key);
+        (key == "format" || key == "cf_protocol") && crate::query::form_decode(value) == "protobuf"
     })
-}
-
-/// Decodes one `application/x-www-form-urlencoded` component (`+` is a space,
-/// `%XX` a byte); malformed escapes are kept as they are.
-fn form_decode(s: &str) -> String {
-    fn hex(b: u8) -> Option<u8> {
-        char::from(b)
-            .to_digit(16)
-            .and_then(|d| u8::try_from(d).ok())
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h << 4 | l);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The engine's view of one WebSocket.
@@ -345,10 +342,10 @@ mod tests {
 
     #[test]
     fn form_decoding() {
-        assert_eq!(form_decode("a+b%21"), "a b!");
-        assert_eq!(form_decode("100%"), "100%");
-        assert_eq!(form_decode("%zz%4"), "%zz%4");
-        assert_eq!(form_decode("%41%42"), "AB");
+        assert_eq!(crate::query::form_decode("a+b%21"), "a b!");
+        assert_eq!(crate::query::form_decode("100%"), "100%");
+        assert_eq!(crate::query::form_decode("%zz%4"), "%zz%4");
+        assert_eq!(crate::query::form_decode("%41%42"), "AB");
     }
 
     #[test]

@@ -407,3 +407,38 @@ async fn cache_recovery_returns_only_the_latest_publication() {
     assert!(sub.recovered);
     assert!(sub.publications.is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn connecting_hook_sees_the_upgrade_request() {
+    let node = Node::builder(NodeConfig::default())
+        .on_connecting(|e| async move {
+            let r = e.request.expect("request");
+            let user = r.query_param("user").unwrap_or_default();
+            let team = r.header("X-Team").unwrap_or_default().to_owned();
+            Ok(ConnectGrant::user(format!("{user}@{team}")))
+        })
+        .build();
+    let (to_server, inbound) = mpsc::unbounded_channel();
+    let (outbound, mut from_server) = mpsc::unbounded_channel();
+    let (_w, writable) = watch::channel(true);
+    let mut headers = std::collections::BTreeMap::new();
+    headers.insert("x-team".to_owned(), "blue".to_owned());
+    let request = chorus_node::UpgradeRequest::new(headers, "user=al%20ice&x=1");
+    let transport = TransportInfo::new("memory", Protocol::Json).with_request(request);
+    node.serve(
+        transport,
+        MemIo {
+            inbound,
+            outbound,
+            writable,
+        },
+    );
+    let mut enc = chorus_protocol::FrameEncoder::new(Protocol::Json);
+    enc.append(&connect_cmd(1, "js")).unwrap();
+    to_server.send(enc.finish()).unwrap();
+    let Some(Out::Frame(r)) = from_server.recv().await else {
+        panic!()
+    };
+    assert!(r.connect.is_some(), "{r:?}");
+    assert_eq!(node.user_connections().get("al ice@blue"), Some(&1));
+}

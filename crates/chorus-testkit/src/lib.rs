@@ -4,6 +4,10 @@
 //! with the real codecs, the way an SDK does, and fails the test (panics) on
 //! anything unexpected: a bounded wait ([`WAIT`]) instead of hanging, a clear
 //! message instead of a silent error.
+//!
+//! [`conformance`] is the contract suite every broker / presence backend must pass.
+
+pub mod conformance;
 
 use bytes::Bytes;
 use chorus_protocol::{
@@ -51,6 +55,16 @@ impl ProtocolClient {
             .await
             .expect("connect timed out")
             .expect("websocket handshake");
+        Self {
+            ws,
+            protocol,
+            next_id: 0,
+            pushes: VecDeque::new(),
+        }
+    }
+
+    /// Wraps an already-open WebSocket (for handshakes with custom headers).
+    pub fn from_stream(ws: Ws, protocol: Protocol) -> Self {
         Self {
             ws,
             protocol,

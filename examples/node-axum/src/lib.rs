@@ -9,8 +9,10 @@
 //!
 //! The hooks are the app's policy:
 //!
-//! - connecting: the connect data must be `{"user": "<name>"}` (a demo rule in
-//!   place of real authentication; names are 1–32 of `a-z0-9_-`), otherwise the
+//! - connecting: the user comes from the WebSocket upgrade request — a
+//!   `session=<name>` cookie, else a `?user=<name>` query parameter — or, for SDKs
+//!   that cannot set either, from connect data `{"user": "<name>"}` (a demo rule in
+//!   place of real session lookup; names are 1–32 of `a-z0-9_-`); otherwise the
 //!   connection is closed with 4501 "unauthorized" (terminal: SDKs do not
 //!   reconnect);
 //! - subscribe: `chat:*` channels only (103 elsewhere);
@@ -93,10 +95,27 @@ fn valid_user(user: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
+/// The `session` cookie's value, if any.
+fn session_cookie(cookies: &str) -> Option<String> {
+    cookies.split(';').find_map(|c| {
+        let (name, value) = c.trim().split_once('=')?;
+        (name == "session").then(|| value.to_owned())
+    })
+}
+
 fn connecting(event: &ConnectingEvent) -> Result<ConnectGrant, HandlerError> {
-    let user = serde_json::from_slice::<serde_json::Value>(&event.data)
-        .ok()
-        .and_then(|v| v.get("user")?.as_str().map(str::to_owned))
+    let from_request = event.request.as_ref().and_then(|r| {
+        r.header("cookie")
+            .and_then(session_cookie)
+            .or_else(|| r.query_param("user"))
+    });
+    let from_data = || {
+        serde_json::from_slice::<serde_json::Value>(&event.data)
+            .ok()
+            .and_then(|v| v.get("user")?.as_str().map(str::to_owned))
+    };
+    let user = from_request
+        .or_else(from_data)
         .filter(|u| valid_user(u))
         .ok_or(HandlerError::Disconnect(UNAUTHORIZED))?;
     tracing::info!(%user, client = %event.client.client, "client connecting");
@@ -147,11 +166,12 @@ fn rpc(event: &RpcEvent) -> Result<Bytes, HandlerError> {
 async fn websocket(
     State(node): State<Node>,
     RawQuery(query): RawQuery,
+    headers: axum::http::HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     // Browsers: check the `Origin` header here before accepting.
     let options = WebSocketOptions::default().message_size_limit(16 * 1024);
-    accept_websocket(&node, upgrade, query.as_deref(), &options)
+    accept_websocket(&node, upgrade, &headers, query.as_deref(), &options)
 }
 
 /// Body of `POST /publish`.

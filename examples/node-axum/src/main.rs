@@ -2,8 +2,10 @@
 //!
 //! Run with `cargo run -p example-node-axum` (set `ADDR` to listen elsewhere than
 //! `127.0.0.1:8000`). The app is backend-only; any unmodified Centrifugo SDK
-//! connects to `ws://127.0.0.1:8000/connection/websocket` and says who it is in
-//! the connect data (a demo rule standing in for real authentication):
+//! connects to `ws://127.0.0.1:8000/connection/websocket`. The connecting hook
+//! sees the WebSocket upgrade request, so a browser's `session=<name>` cookie or a
+//! `?user=<name>` query identifies the user; SDKs can also say who they are in the
+//! connect data (demo rules standing in for a real session lookup):
 //!
 //! ```js
 //! // centrifuge-js (JSON; `new Centrifuge(url, {protocol: "protobuf", ...})`

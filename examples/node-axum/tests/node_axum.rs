@@ -196,3 +196,47 @@ async fn oversized_messages_close_with_1009() {
         .unwrap();
     assert_eq!(c.closed_with().await.0, 1009);
 }
+
+#[tokio::test]
+async fn users_come_from_the_upgrade_request() {
+    let addr = start().await;
+    // `?user=` on the WebSocket URL.
+    let url = format!("ws://{addr}/connection/websocket?user=dora");
+    let mut by_query = ProtocolClient::open(&url, Protocol::Json).await;
+    let r = by_query.connect_with(ConnectRequest::default()).await;
+    assert!(r.connect.is_some(), "{r:?}");
+    // A `session` cookie wins over the query.
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = format!("ws://{addr}/connection/websocket?user=ignored")
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("cookie", "theme=dark; session=erin".parse().unwrap());
+    let (ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let mut by_cookie = ProtocolClient::from_stream(ws, Protocol::Json);
+    by_cookie
+        .connect_with(ConnectRequest::default())
+        .await
+        .connect
+        .expect("connected");
+    by_cookie
+        .subscribe("chat:who")
+        .await
+        .subscribe
+        .expect("subscribed");
+    // The publisher's info names the cookie user.
+    let data = Bytes::from_static(br#"{"text":"hi"}"#);
+    let req = PublishRequest {
+        channel: "chat:who".into(),
+        data,
+        ..Default::default()
+    };
+    by_cookie
+        .call(Command {
+            publish: Some(req),
+            ..Default::default()
+        })
+        .await;
+    let publication = by_cookie.recv_publication("chat:who").await;
+    assert_eq!(publication.info.expect("info").user, "erin");
+}

@@ -27,7 +27,7 @@ impl From<HandlerError> for Refusal {
 }
 
 impl Client {
-    async fn credentials(&self, req: &ConnectRequest) -> Result<ConnectGrant, Refusal> {
+    async fn credentials(&mut self, req: &ConnectRequest) -> Result<ConnectGrant, Refusal> {
         let node = &self.node.inner;
         let client_cfg = &node.config.client;
         if !req.token.is_empty() {
@@ -59,6 +59,7 @@ impl Client {
                 version: req.version.clone(),
                 channels: req.subs.keys().cloned().collect(),
                 headers: req.headers.clone(),
+                request: self.request.take(),
             };
             return Ok(hook(event).await?);
         }

@@ -64,20 +64,75 @@ impl Timers {
     }
 }
 
+/// What the engine keeps of the HTTP request that opened a connection, for the
+/// connecting hook (cookie or header authentication, query parameters).
+///
+/// It is held only until `connect` is handled, then dropped, so idle connections do
+/// not carry request headers around.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UpgradeRequest {
+    /// Headers, names lower-cased; repeated headers joined with `", "`.
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// The raw query string (without `?`), empty when none.
+    pub query: String,
+}
+
+impl UpgradeRequest {
+    /// A request with these headers and query.
+    pub fn new(
+        headers: std::collections::BTreeMap<String, String>,
+        query: impl Into<String>,
+    ) -> Self {
+        Self {
+            headers,
+            query: query.into(),
+        }
+    }
+
+    /// A header's value by (case-insensitive) name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
+    }
+
+    /// The first value of a query parameter (`+` and `%XX` decoded).
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        self.query.split('&').find_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (crate::query::form_decode(k) == name).then(|| crate::query::form_decode(v))
+        })
+    }
+}
+
 /// Where the connection came from.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct TransportInfo {
     /// Transport name (`websocket`, …).
     pub name: &'static str,
     /// Wire format.
     pub protocol: Protocol,
+    /// The HTTP request that opened the connection, when the transport has one.
+    pub request: Option<Arc<UpgradeRequest>>,
 }
 
 impl TransportInfo {
     /// Describes a transport.
     pub fn new(name: &'static str, protocol: Protocol) -> Self {
-        Self { name, protocol }
+        Self {
+            name,
+            protocol,
+            request: None,
+        }
+    }
+
+    /// Attaches the opening HTTP request (visible to the connecting hook).
+    #[must_use]
+    pub fn with_request(mut self, request: UpgradeRequest) -> Self {
+        self.request = Some(Arc::new(request));
+        self
     }
 }
 
@@ -95,6 +150,8 @@ pub struct Client {
     pub(crate) meta: Bytes,
     pub(crate) expire_at: Option<i64>,
     pub(crate) subs: HashMap<String, Sub>,
+    // The opening HTTP request; taken by `connect`.
+    pub(crate) request: Option<Arc<UpgradeRequest>>,
     timers: Timers,
 }
 
@@ -143,6 +200,7 @@ impl Client {
             meta: Bytes::new(),
             expire_at: None,
             subs: HashMap::new(),
+            request: transport.request,
             timers,
         }
     }

@@ -40,6 +40,20 @@ impl Stream {
         }
     }
 
+    /// Once the meta TTL passed the stream is lost: a new epoch, offset 0, no
+    /// items. Idempotency results survive (they have their own TTL, like
+    /// Centrifugo's separate result keys).
+    fn renew_if_expired(&mut self, meta_ttl: Duration) {
+        let now = Instant::now();
+        if self.meta_expires <= now {
+            self.epoch = new_epoch();
+            self.top = 0;
+            self.items.clear();
+            self.items_expire = now;
+            self.meta_expires = now + meta_ttl;
+        }
+    }
+
     fn expire_items(&mut self) {
         if Instant::now() >= self.items_expire {
             self.items.clear();
@@ -95,17 +109,21 @@ impl MemoryBroker {
         }
     }
 
+    /// The channel's stream; the caller locks it and calls [`Stream::renew_if_expired`].
+    ///
+    /// A channel keeps one `Stream` object for good: an expired stream is reset in
+    /// place (new epoch) rather than replaced. Replacing it lost the idempotency
+    /// results stored in it, and publishes without history create their stream
+    /// with a zero meta TTL, so every such publish got a fresh stream and a
+    /// repeated idempotency key was never suppressed. One object per channel also
+    /// keeps the result check + insert under a single lock for concurrent publishes.
     fn stream(&self, channel: &str, meta_ttl: Duration) -> Arc<Mutex<Stream>> {
         let mut streams = lock(&self.streams);
-        let now = Instant::now();
-        if let Some(s) = streams.get(channel)
-            && lock(s).meta_expires > now
-        {
-            return Arc::clone(s);
-        }
-        let s = Arc::new(Mutex::new(Stream::new(meta_ttl)));
-        streams.insert(channel.to_owned(), Arc::clone(&s));
-        s
+        Arc::clone(
+            streams
+                .entry(channel.to_owned())
+                .or_insert_with(|| Arc::new(Mutex::new(Stream::new(meta_ttl)))),
+        )
     }
 
     fn is_subscribed(&self, channel: &str) -> bool {
@@ -139,6 +157,7 @@ impl Broker for MemoryBroker {
         let meta_ttl = options.history_meta_ttl.max(options.history_ttl);
         let stream = self.stream(channel, meta_ttl);
         let mut s = lock(&stream);
+        s.renew_if_expired(meta_ttl);
         let now = Instant::now();
         s.results
             .retain(|_, (_, at)| now.saturating_duration_since(*at) < IDEMPOTENCY_TTL);
@@ -210,6 +229,7 @@ impl Broker for MemoryBroker {
     ) -> Result<HistoryResult, BackendError> {
         let stream = self.stream(channel, meta_ttl);
         let mut s = lock(&stream);
+        s.renew_if_expired(meta_ttl);
         if let Some(since) = &filter.since
             && !since.epoch.is_empty()
             && since.epoch != s.epoch

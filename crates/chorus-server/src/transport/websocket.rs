@@ -28,6 +28,7 @@ pub async fn handler(
     accept_websocket(
         &state.node,
         upgrade,
+        &headers,
         query.as_deref(),
         &options(&cfg.websocket),
     )
