@@ -2,12 +2,12 @@
 //! the fan-out that encodes each publication once per wire format.
 
 use crate::broker::{BrokerEvents, StreamPosition};
-use crate::client::shared::ClientShared;
+use crate::client::shared::{ClientShared, Control};
 use crate::error::Disconnect;
 use bytes::Bytes;
 use chorus_protocol::{ClientInfo, Join, Leave, Protocol, Publication, Push, Reply};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
 /// A push encoded lazily, at most once per wire format, then shared by every
@@ -46,28 +46,82 @@ impl Prepared {
     }
 }
 
+/// What to do with a publication for a positioned subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// The next offset: deliver.
+    Deliver,
+    /// Already delivered (or the subscription is being torn down): drop silently.
+    Skip,
+    /// A gap or another epoch: the client's state is insufficient (2500 / 3010).
+    Gap,
+}
+
+/// Stream position of a positioned subscription: the last offset delivered and
+/// the stream's epoch (spec §7). Checked per publication without allocating.
+#[derive(Debug, Default)]
+pub(crate) struct Position {
+    last: AtomicU64,
+    epoch: OnceLock<String>,
+    broken: AtomicBool,
+}
+
+impl Position {
+    /// Starts tracking at `offset` in `epoch` (when the subscription goes live).
+    pub(crate) fn start(&self, offset: u64, epoch: &str) {
+        let _ = self.epoch.set(epoch.to_owned());
+        self.last.store(offset, Ordering::Release);
+    }
+
+    /// Checks a publication. Calls for one channel are serialized by the broker's
+    /// per-channel ordering contract, so load-then-store is race-free.
+    pub(crate) fn check(&self, offset: u64, epoch: &str) -> Verdict {
+        if self.broken.load(Ordering::Acquire) {
+            return Verdict::Skip;
+        }
+        let last = self.last.load(Ordering::Acquire);
+        let other_epoch = self
+            .epoch
+            .get()
+            .is_some_and(|e| !epoch.is_empty() && e != epoch);
+        if other_epoch || offset > last + 1 {
+            self.broken.store(true, Ordering::Release);
+            return Verdict::Gap;
+        }
+        if offset <= last {
+            return Verdict::Skip;
+        }
+        self.last.store(offset, Ordering::Release);
+        Verdict::Deliver
+    }
+}
+
 /// Delivery state of one subscription: buffering while a subscribe with recovery
 /// reads history, live afterwards.
 #[derive(Debug, Default)]
 pub(crate) struct Delivery {
     live: AtomicBool,
-    // `Some` while buffering. Publications that arrive meanwhile wait here and are
-    // merged with the recovered ones by the subscribing task.
-    buffer: Mutex<Option<Vec<Publication>>>,
+    // `Some` while buffering. Publications that arrive meanwhile wait here (with
+    // their stream epoch) and are merged with the recovered ones by the
+    // subscribing task.
+    buffer: Mutex<Option<Vec<(Publication, String)>>>,
+    /// For positioned subscriptions: offset tracking and gap detection.
+    pub(crate) position: Option<Position>,
 }
 
 impl Delivery {
-    pub(crate) fn buffering() -> Arc<Self> {
+    pub(crate) fn buffering(positioned: bool) -> Arc<Self> {
         Arc::new(Self {
             live: AtomicBool::new(false),
             buffer: Mutex::new(Some(Vec::new())),
+            position: positioned.then(Position::default),
         })
     }
 
     /// Ends buffering: `flush` gets the buffered publications and must queue the
     /// subscribe reply and whatever of them should follow; publications fanned out
     /// concurrently wait on the lock and land after them.
-    pub(crate) fn go_live(&self, flush: impl FnOnce(Vec<Publication>)) {
+    pub(crate) fn go_live(&self, flush: impl FnOnce(Vec<(Publication, String)>)) {
         let mut buf = self.buffer.lock().unwrap_or_else(PoisonError::into_inner);
         let pending = buf.take().unwrap_or_default();
         flush(pending);
@@ -182,44 +236,67 @@ impl Hub {
             .collect()
     }
 
-    fn fan_out(&self, channel: &str, prepared: &Prepared, only_join_leave: bool) {
+    fn fan_out(&self, channel: &str, prepared: &Prepared, only_join_leave: bool, epoch: &str) {
         let channels = read(&self.channels);
         let Some(subs) = channels.get(channel) else {
             return;
         };
+        let offset = prepared.push.r#pub.as_ref().map_or(0, |p| p.offset);
         for sub in subs.values() {
-            if only_join_leave && !sub.join_leave {
-                continue;
-            }
-            if sub.delivery.live.load(Ordering::Acquire) || only_join_leave {
-                prepared.deliver(&sub.client);
-                continue;
-            }
-            let mut buf = sub
-                .delivery
-                .buffer
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            match buf.as_mut() {
-                Some(pending) => {
-                    if let Some(p) = &prepared.push.r#pub {
-                        pending.push(p.clone());
-                    }
+            if only_join_leave {
+                if sub.join_leave {
+                    prepared.deliver(&sub.client);
                 }
-                None => prepared.deliver(&sub.client),
+                continue;
             }
+            if !sub.delivery.live.load(Ordering::Acquire) {
+                let mut buf = sub
+                    .delivery
+                    .buffer
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                if let (Some(pending), Some(p)) = (buf.as_mut(), &prepared.push.r#pub) {
+                    pending.push((p.clone(), epoch.to_owned()));
+                    continue;
+                }
+                // It went live while we waited for the lock: deliver below.
+            }
+            Self::deliver_in_order(sub, prepared, channel, offset, epoch);
+        }
+    }
+
+    /// Delivers a publication, enforcing stream order for positioned subscriptions
+    /// (publications without an offset are not part of the stream).
+    fn deliver_in_order(
+        sub: &Subscriber,
+        prepared: &Prepared,
+        channel: &str,
+        offset: u64,
+        epoch: &str,
+    ) {
+        let verdict = match &sub.delivery.position {
+            Some(position) if offset > 0 => position.check(offset, epoch),
+            _ => Verdict::Deliver,
+        };
+        match verdict {
+            Verdict::Deliver => prepared.deliver(&sub.client),
+            Verdict::Skip => {}
+            Verdict::Gap => sub
+                .client
+                .control
+                .send(Control::InsufficientState(channel.to_owned())),
         }
     }
 }
 
 impl BrokerEvents for Hub {
-    fn on_publication(&self, channel: &str, publication: Publication, _position: StreamPosition) {
+    fn on_publication(&self, channel: &str, publication: Publication, position: StreamPosition) {
         let push = Push {
             channel: channel.to_owned(),
             r#pub: Some(publication),
             ..Push::default()
         };
-        self.fan_out(channel, &Prepared::new(push), false);
+        self.fan_out(channel, &Prepared::new(push), false, &position.epoch);
     }
 
     fn on_join(&self, channel: &str, info: ClientInfo) {
@@ -228,7 +305,7 @@ impl BrokerEvents for Hub {
             join: Some(Join { info: Some(info) }),
             ..Push::default()
         };
-        self.fan_out(channel, &Prepared::new(push), true);
+        self.fan_out(channel, &Prepared::new(push), true, "");
     }
 
     fn on_leave(&self, channel: &str, info: ClientInfo) {
@@ -237,6 +314,6 @@ impl BrokerEvents for Hub {
             leave: Some(Leave { info: Some(info) }),
             ..Push::default()
         };
-        self.fan_out(channel, &Prepared::new(push), true);
+        self.fan_out(channel, &Prepared::new(push), true, "");
     }
 }

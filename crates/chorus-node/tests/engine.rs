@@ -442,3 +442,74 @@ async fn connecting_hook_sees_the_upgrade_request() {
     assert!(r.connect.is_some(), "{r:?}");
     assert_eq!(node.user_connections().get("al ice@blue"), Some(&1));
 }
+
+#[tokio::test(start_paused = true)]
+async fn gap_in_a_positioned_subscription_unsubscribes_with_2500() {
+    use chorus_node::{BrokerEvents, StreamPosition};
+    use std::sync::{Mutex, OnceLock};
+    let mut config = NodeConfig::default();
+    let mut positioned = chorus_node::ChannelOptions::default();
+    positioned.allow_subscribe_for_client = true;
+    positioned.history_size = 10;
+    positioned.history_ttl = Duration::from_secs(300);
+    positioned.force_positioning = true;
+    config.channels.without_namespace = Arc::new(positioned);
+    // Keep the node's event sink to deliver out of order, as a broker with a lost
+    // message would.
+    let sink: Arc<OnceLock<Arc<dyn BrokerEvents>>> = Arc::default();
+    let node = Node::builder(config)
+        .broker({
+            let sink = Arc::clone(&sink);
+            move |events| {
+                let _ = sink.set(Arc::clone(&events));
+                chorus_node::memory::MemoryBroker::new(events)
+            }
+        })
+        .on_connecting(|_| async { Ok(ConnectGrant::user("u")) })
+        .build();
+    let seen = Mutex::new(Vec::new());
+    let mut peer = open(&node);
+    peer.send(&[connect_cmd(1, "js"), subscribe_cmd(2, "feed")]);
+    peer.next().await;
+    let Out::Frame(r) = peer.next().await else {
+        panic!()
+    };
+    let sub = r.subscribe.unwrap();
+    assert!(sub.positioned);
+    for _ in 0..2 {
+        node.publish("feed", Bytes::from_static(b"{}"), Default::default())
+            .await
+            .unwrap();
+    }
+    let events = sink.get().unwrap();
+    let publication = |offset| chorus_protocol::Publication {
+        data: Bytes::from_static(b"{}"),
+        offset,
+        ..Default::default()
+    };
+    let at = |offset| StreamPosition {
+        offset,
+        epoch: sub.epoch.clone(),
+    };
+    // A duplicate of offset 2 is dropped silently; offset 5 after 2 is a gap.
+    events.on_publication("feed", publication(2), at(2));
+    events.on_publication("feed", publication(5), at(5));
+    loop {
+        let Out::Frame(r) = peer.next().await else {
+            panic!("closed")
+        };
+        let push = r.push.expect("push");
+        if let Some(p) = push.r#pub {
+            seen.lock().unwrap().push(p.offset);
+        } else if let Some(u) = push.unsubscribe {
+            assert_eq!(u.code, 2500, "insufficient state: resubscribe and recover");
+            break;
+        }
+    }
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [1, 2],
+        "in order, no duplicate, nothing past the gap"
+    );
+    assert_eq!(node.info().num_subs, 0);
+}

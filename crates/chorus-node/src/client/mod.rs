@@ -393,6 +393,18 @@ impl Client {
                 Ok(())
             }
             Control::Refresh(req) => self.server_refresh(*req),
+            Control::InsufficientState(channel) => {
+                let Some(server_side) = self.subs.get(&channel).map(|s| s.server_side) else {
+                    return Ok(());
+                };
+                if server_side {
+                    return Err(Disconnect::INSUFFICIENT_STATE);
+                }
+                // The client resubscribes and recovers from its last position.
+                self.unsubscribe_channel(&channel).await;
+                let push = chorus_protocol::UnsubscribeCode::INSUFFICIENT_STATE.to_push(channel);
+                self.send(&Reply::from(push))
+            }
         }
     }
 

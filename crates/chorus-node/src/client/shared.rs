@@ -17,6 +17,8 @@ pub(crate) enum Control {
     Subscribe(Box<crate::node::ServerSubscribe>),
     Unsubscribe(String),
     Refresh(Box<crate::node::ServerRefresh>),
+    /// A positioned subscription saw a gap or another epoch (spec §7).
+    InsufficientState(String),
 }
 
 /// Control messages for one client. A plain queue rather than a channel: it

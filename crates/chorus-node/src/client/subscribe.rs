@@ -5,9 +5,10 @@ use super::{Client, Sub, ttl_until, unix_now};
 use crate::auth::{ServerSubscription, SubscribeOverride, TokenError};
 use crate::broker::{HistoryFilter, StreamPosition};
 use crate::channel::{ChannelOptions, RecoveryMode};
+use crate::client::shared::Control;
 use crate::error::{BackendError, ClientError, Disconnect};
 use crate::handlers::{HandlerError, SubscribeEvent};
-use crate::hub::{Delivery, Subscriber};
+use crate::hub::{Delivery, Subscriber, Verdict};
 use crate::node::ServerSubscribe;
 use bytes::Bytes;
 use chorus_protocol::{
@@ -40,6 +41,7 @@ pub(super) struct PendingLive {
     delivery: Arc<Delivery>,
     first: Option<Reply>,
     after_offset: u64,
+    epoch: String,
 }
 
 impl PendingLive {
@@ -49,23 +51,38 @@ impl PendingLive {
         let channel = self.channel;
         let after = self.after_offset;
         let first = self.first;
-        self.delivery.go_live(|pending: Vec<Publication>| {
+        let delivery = &self.delivery;
+        if let Some(position) = &delivery.position {
+            position.start(after, &self.epoch);
+        }
+        delivery.go_live(|pending: Vec<(Publication, String)>| {
             if let Some(reply) = &first
                 && let Err(d) = client.send(reply)
             {
                 client.close(d);
             }
-            for p in pending
-                .into_iter()
-                .filter(|p| p.offset == 0 || p.offset > after)
-            {
-                let push = Push {
-                    channel: channel.clone(),
-                    r#pub: Some(p),
-                    ..Push::default()
+            for (p, epoch) in pending {
+                let verdict = match &delivery.position {
+                    Some(position) if p.offset > 0 => position.check(p.offset, &epoch),
+                    _ if p.offset > 0 && p.offset <= after => Verdict::Skip,
+                    _ => Verdict::Deliver,
                 };
-                if let Err(d) = client.send(&Reply::from(push)) {
-                    client.close(d);
+                match verdict {
+                    Verdict::Deliver => {
+                        let push = Push {
+                            channel: channel.clone(),
+                            r#pub: Some(p),
+                            ..Push::default()
+                        };
+                        if let Err(d) = client.send(&Reply::from(push)) {
+                            client.close(d);
+                        }
+                    }
+                    Verdict::Skip => {}
+                    Verdict::Gap => client
+                        .shared
+                        .control
+                        .send(Control::InsufficientState(channel.clone())),
                 }
             }
         });
@@ -124,7 +141,7 @@ impl Client {
         options: Arc<ChannelOptions>,
         p: SubParams,
     ) -> Result<(SubscribeResult, PendingLive), ClientError> {
-        let delivery = Delivery::buffering();
+        let delivery = Delivery::buffering(p.positioned || p.recoverable);
         let node = self.node.clone();
         {
             let _guard = node.sub_lock(channel).lock().await;
@@ -143,6 +160,7 @@ impl Client {
         }
         match self.position(channel, &options, &p).await {
             Ok((mut result, after_offset)) => {
+                let epoch_of_result = result.epoch.clone();
                 if p.presence {
                     let info = self.client_info(p.info.clone());
                     if let Err(e) = node
@@ -177,6 +195,7 @@ impl Client {
                         delivery,
                         first: None,
                         after_offset,
+                        epoch: epoch_of_result,
                     },
                 ))
             }
