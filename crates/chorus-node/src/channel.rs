@@ -17,6 +17,13 @@ pub enum RecoveryMode {
 
 /// The runtime options of one namespace (or of channels without a namespace).
 ///
+/// Deliberately separate from the server's serde config struct
+/// (`chorus_server::config::ChannelOptions`): that one mirrors Centrifugo's file
+/// format (Go duration strings, strings for enums, proxy names, experimental
+/// fields); this one is what the engine acts on (typed durations, a compiled
+/// regex, an enum recovery mode) and has no serde or file-format dependency.
+/// The server converts one into the other once, at start-up.
+///
 /// Mirrors Centrifugo v6's channel options; every flag defaults to off, so by
 /// default a client can do nothing in a channel without a token or handler.
 #[derive(Debug, Clone, Default)]
