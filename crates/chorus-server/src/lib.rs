@@ -47,6 +47,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod grpc_proto;
 pub mod logging;
 pub mod server;
 pub mod transport;
