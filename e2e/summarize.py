@@ -14,6 +14,7 @@ REPORTS = {
     "js-json": "js-json.xml",
     "js-protobuf": "js-protobuf.xml",
     "python": "python.xml",
+    "admin": "admin.xml",
 }
 
 

@@ -26,6 +26,19 @@ fn main() -> Result<(), Box<dyn Error>> {
     for file in &files {
         println!("cargo:rerun-if-changed={}", file.display());
     }
+    // The proxy service has an RPC named `Connect`, which clashes with the
+    // generated client's `connect` constructor: it gets server stubs only, and
+    // `src/proxy/grpc.rs` has a hand-written client.
+    let (proxy, files): (Vec<PathBuf>, Vec<PathBuf>) = files
+        .into_iter()
+        .partition(|p| p.file_name().is_some_and(|n| n == "proxy.proto"));
+    if !proxy.is_empty() {
+        tonic_prost_build::configure()
+            .build_client(false)
+            .build_server(true)
+            .bytes(".")
+            .compile_fds(protox::compile(&proxy, [PROTO_DIR])?)?;
+    }
     let fds = protox::compile(&files, [PROTO_DIR, PROTOCOL_DIR])?;
     tonic_prost_build::configure()
         .build_client(true)

@@ -1,11 +1,12 @@
 //! The fan-out scenario and its report.
 
 use crate::Impl;
+use crate::cluster::{self, Backend, Deployment, Guard};
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -78,68 +79,24 @@ fn rss_bytes(pid: u32) -> Option<u64> {
     Some(kb * 1024)
 }
 
-struct Server {
-    child: Child,
-    addr: String,
+/// Starts the implementation under test.
+fn start_server(which: Impl) -> anyhow::Result<Deployment> {
+    let backend = match which {
+        Impl::Chorus => Backend::Memory,
+        Impl::ChorusRedis => Backend::Redis,
+        Impl::ChorusNats => Backend::Nats,
+        Impl::Hub | Impl::Baseline => return start_own(which),
+    };
+    cluster::deploy(backend)
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts the `chorus` binary that sits next to this tool, on a free port, with a
-/// config that lets every client subscribe and publish (no history).
-fn start_chorus() -> anyhow::Result<Server> {
+/// Runs the hub or the baseline in a child process (this binary's `serve`).
+fn start_own(which: Impl) -> anyhow::Result<Deployment> {
     let exe = std::env::current_exe()?;
-    let bin = exe.with_file_name("chorus");
-    anyhow::ensure!(
-        bin.exists(),
-        "{} not found: build it first (cargo build --release -p chorus-server)",
-        bin.display()
-    );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let dir = std::env::temp_dir().join(format!("chorus-loadtest-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let config = dir.join("config.json");
-    std::fs::write(
-        &config,
-        r#"{"client": {"insecure": true, "allowed_origins": ["*"]}, "log": {"level": "warn"}}"#,
-    )?;
-    let child = Command::new(bin)
-        .args([
-            "-c",
-            &config.display().to_string(),
-            "-a",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()?;
-    let addr = format!("127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(&addr).is_err() {
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "chorus did not start listening on {addr}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok(Server { child, addr })
-}
-
-fn start_server(which: Impl) -> anyhow::Result<Server> {
-    let exe = std::env::current_exe()?;
-    let name = match which {
-        Impl::Hub => "hub",
-        Impl::Baseline => "baseline",
-        Impl::Chorus => return start_chorus(),
+    let name = if which == Impl::Hub {
+        "hub"
+    } else {
+        "baseline"
     };
     let mut child = Command::new(exe)
         .args(["serve", "--impl", name])
@@ -150,6 +107,7 @@ fn start_server(which: Impl) -> anyhow::Result<Server> {
         .stdout
         .take()
         .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let guard = Guard(child);
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line)?;
     let addr = line
@@ -157,7 +115,7 @@ fn start_server(which: Impl) -> anyhow::Result<Server> {
         .ok_or_else(|| anyhow::anyhow!("server did not start: {line:?}"))?
         .trim()
         .to_owned();
-    Ok(Server { child, addr })
+    Ok(Deployment::single(guard, addr))
 }
 
 async fn connect(addr: &str, which: Impl, subscribe: bool) -> anyhow::Result<Client> {
@@ -165,14 +123,14 @@ async fn connect(addr: &str, which: Impl, subscribe: bool) -> anyhow::Result<Cli
     let config = WebSocketConfig::default()
         .read_buffer_size(4096)
         .write_buffer_size(0);
-    let path = if which == Impl::Chorus {
+    let path = if which.is_chorus() {
         "/connection/websocket"
     } else {
         "/ws"
     };
     let url = format!("ws://{addr}{path}");
     let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true).await?;
-    if which == Impl::Chorus {
+    if which.is_chorus() {
         // Centrifugo protocol: connect (and subscribe) in one frame, as SDKs do.
         let mut frame = String::from(r#"{"id":1,"connect":{"name":"loadtest"}}"#);
         if subscribe {
@@ -199,7 +157,7 @@ async fn connect(addr: &str, which: Impl, subscribe: bool) -> anyhow::Result<Cli
 /// Encodes one published message for the implementation's wire.
 fn publish_frame(which: Impl, seq: u64, payload: &str) -> Message {
     match which {
-        Impl::Chorus => Message::text(format!(
+        Impl::Chorus | Impl::ChorusRedis | Impl::ChorusNats => Message::text(format!(
             "{{\"id\":{},\"publish\":{{\"channel\":\"{CHANNEL}\",\"data\":\"{payload}\"}}}}",
             seq + 10
         )),
@@ -211,7 +169,7 @@ fn publish_frame(which: Impl, seq: u64, payload: &str) -> Message {
 /// `data` string of a Centrifugo publication push (`None` for other replies).
 fn payload_of(which: Impl, text: &str) -> Option<&str> {
     match which {
-        Impl::Chorus => {
+        Impl::Chorus | Impl::ChorusRedis | Impl::ChorusNats => {
             let start = text.find("\"pub\":{\"data\":\"")? + 15;
             let rest = &text[start..];
             Some(&rest[..rest.find('"')?])
@@ -242,7 +200,7 @@ async fn subscriber(
             break;
         };
         let Message::Text(text) = msg else { continue };
-        if which == Impl::Chorus && text.as_str() == "{}" {
+        if which.is_chorus() && text.as_str() == "{}" {
             // Server ping: answer with a pong.
             let _ = ws.send(Message::text("{}")).await;
             continue;
@@ -266,9 +224,9 @@ async fn subscriber(
 
 async fn run_one(which: Impl, clients: usize, args: &FanoutArgs) -> anyhow::Result<RunResult> {
     let server = start_server(which)?;
-    let addr = server.addr.clone();
+    let addr = server.sub_addr.clone();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let rss_before = rss_bytes(server.child.id());
+    let rss_before = rss_bytes(server.measured_pid);
 
     let warmed = Arc::new(AtomicUsize::new(0));
     let limit = Arc::new(Semaphore::new(128));
@@ -287,7 +245,7 @@ async fn run_one(which: Impl, clients: usize, args: &FanoutArgs) -> anyhow::Resu
     }
     // Let the server settle, then read its memory with every connection idle.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let rss_after = rss_bytes(server.child.id());
+    let rss_after = rss_bytes(server.measured_pid);
     let rss_per_conn = match (rss_before, rss_after) {
         (Some(b), Some(a)) => Some(a.saturating_sub(b) / clients as u64),
         _ => None,
@@ -298,7 +256,7 @@ async fn run_one(which: Impl, clients: usize, args: &FanoutArgs) -> anyhow::Resu
         .map(|ws| tokio::spawn(subscriber(ws, which, args.messages, Arc::clone(&warmed))))
         .collect();
 
-    let publisher = connect(&addr, which, false).await?;
+    let publisher = connect(&server.pub_addr, which, false).await?;
     let (mut sink, mut source) = publisher.split();
     // The publisher receives the broadcasts too; drain them.
     let drain = tokio::spawn(async move { while let Some(Ok(_)) = source.next().await {} });
@@ -361,6 +319,8 @@ fn row(r: &RunResult) -> String {
         Impl::Hub => "chorus-hub",
         Impl::Baseline => "baseline (tokio-tungstenite + broadcast)",
         Impl::Chorus => "chorus server (Centrifugo protocol, JSON)",
+        Impl::ChorusRedis => "chorus, 2 nodes over Redis (cross-node)",
+        Impl::ChorusNats => "chorus, 2 nodes over NATS (cross-node)",
     };
     format!(
         "| {name} | {} | {}/{} | {:.0} | {:.2} | {:.2} | {:.2} | {} |",
@@ -413,6 +373,22 @@ pub(crate) async fn run(args: FanoutArgs) -> anyhow::Result<()> {
             );
             println!("{line}");
             lines.push(line);
+        }
+        for cross in [Impl::ChorusRedis, Impl::ChorusNats] {
+            if let (Some(x), Some(c)) = (find(cross), find(Impl::Chorus)) {
+                let line = format!(
+                    "Ratio at N={n}, {} / single-node chorus: deliveries/s {:.2}x, p99 latency {:.2}x.",
+                    if cross == Impl::ChorusRedis {
+                        "cross-node over Redis"
+                    } else {
+                        "cross-node over NATS"
+                    },
+                    x.deliveries_per_sec / c.deliveries_per_sec,
+                    x.p99_us as f64 / c.p99_us.max(1) as f64,
+                );
+                println!("{line}");
+                lines.push(line);
+            }
         }
         if let (Some(h), Some(b)) = (find(Impl::Hub), find(Impl::Baseline)) {
             let line = format!(

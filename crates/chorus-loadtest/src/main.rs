@@ -11,6 +11,7 @@
 //! and a minimal hand-rolled tokio-tungstenite broadcast loop (the baseline) under the
 //! same load, and reports their ratio.
 
+mod cluster;
 mod fanout;
 mod servers;
 
@@ -37,6 +38,19 @@ pub(crate) enum Impl {
     /// The `chorus` server binary (built next to this tool), driven by clients that
     /// speak the Centrifugo protocol (JSON): connect, subscribe, publish.
     Chorus,
+    /// Two `chorus` nodes sharing a Redis engine (a `redis-server` started by this
+    /// tool): subscribers on one node, the publisher on the other.
+    ChorusRedis,
+    /// Two `chorus` nodes sharing a NATS broker (a `nats-server` started by this
+    /// tool): subscribers on one node, the publisher on the other.
+    ChorusNats,
+}
+
+impl Impl {
+    /// Whether this is the chorus server (Centrifugo protocol clients).
+    pub(crate) fn is_chorus(self) -> bool {
+        matches!(self, Self::Chorus | Self::ChorusRedis | Self::ChorusNats)
+    }
 }
 
 #[derive(Subcommand, Debug)]

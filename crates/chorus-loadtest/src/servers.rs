@@ -18,7 +18,9 @@ pub(crate) async fn serve(which: Impl, addr: &str) -> anyhow::Result<()> {
     match which {
         Impl::Hub => serve_hub(listener).await,
         Impl::Baseline => serve_baseline(listener).await,
-        Impl::Chorus => anyhow::bail!("chorus runs as its own binary, not through `serve`"),
+        Impl::Chorus | Impl::ChorusRedis | Impl::ChorusNats => {
+            anyhow::bail!("chorus runs as its own binary, not through `serve`")
+        }
     }
 }
 

@@ -76,14 +76,29 @@ pub struct HistoryResult {
 ///
 /// Passed to the broker when it is built, so a broker can never run without a
 /// destination (no two-phase initialisation).
+// A method added here (or to `Broker`) must also be forwarded by the node's
+// counting wrappers in `metrics.rs`, or a default body would silently replace it.
 pub trait BrokerEvents: Send + Sync + 'static {
     /// A publication arrived for a channel this node subscribed to. Called in
     /// publish order per channel.
+    ///
+    /// `publication.delta` carries the publisher's delta-candidate flag
+    /// unchanged (a broker must transport it); publications returned by
+    /// [`Broker::history`] always have `delta: false`.
     fn on_publication(&self, channel: &str, publication: Publication, position: StreamPosition);
     /// A client joined a channel.
     fn on_join(&self, channel: &str, info: ClientInfo);
     /// A client left a channel.
     fn on_leave(&self, channel: &str, info: ClientInfo);
+    /// Publications of `channel` may have been lost between nodes: the broker's
+    /// PUB/SUB connection went away and came back (the channel is subscribed
+    /// again). Subscribers that track stream positions must not trust theirs:
+    /// the node ends them with "insufficient state", so clients resubscribe and
+    /// recover from history. Brokers that never lose delivery (the memory broker)
+    /// never call it; the default does nothing, for sinks that track no positions.
+    fn on_stream_interrupted(&self, channel: &str) {
+        let _ = channel;
+    }
 }
 
 /// PUB/SUB and history.
@@ -127,6 +142,13 @@ pub trait Broker: Send + Sync + 'static {
     ) -> Result<HistoryResult, BackendError>;
     /// Removes a channel's publications, keeping its epoch and top offset.
     async fn remove_history(&self, channel: &str) -> Result<(), BackendError>;
+    /// Whether the broker can serve requests now (backs the server's `/health`,
+    /// which answers 503 while this is `false`). Default: always `true`, right for
+    /// in-process brokers; networked brokers report whether their backend is
+    /// reachable. Must be cheap (health checks poll it) and must not block.
+    async fn healthy(&self) -> bool {
+        true
+    }
     /// Releases the broker's resources (default: nothing to do).
     async fn shutdown(&self) {}
 }

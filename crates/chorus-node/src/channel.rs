@@ -15,6 +15,34 @@ pub enum RecoveryMode {
     Cache,
 }
 
+/// What publication payloads a channel accepts (`publication_data_format`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DataFormat {
+    /// Any non-empty payload (Centrifugo's default, `""`).
+    #[default]
+    NonEmpty,
+    /// A valid JSON document (`json`).
+    Json,
+    /// A JSON object (`json_object`).
+    JsonObject,
+    /// Any bytes, empty included (`binary`).
+    Binary,
+}
+
+impl DataFormat {
+    /// Whether `data` is acceptable.
+    pub fn accepts(self, data: &[u8]) -> bool {
+        match self {
+            Self::NonEmpty => !data.is_empty(),
+            Self::Binary => true,
+            Self::Json => serde_json::from_slice::<Box<serde_json::value::RawValue>>(data).is_ok(),
+            Self::JsonObject => {
+                serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(data).is_ok()
+            }
+        }
+    }
+}
+
 /// The runtime options of one namespace (or of channels without a namespace).
 ///
 /// Deliberately separate from the server's serde config struct
@@ -52,6 +80,19 @@ pub struct ChannelOptions {
     pub allow_recovery: bool,
     /// Recovery mode.
     pub recovery_mode: RecoveryMode,
+    /// Cache mode: deliver the latest publication on subscribe even when the
+    /// client sends no position (`auto_cache_recover`).
+    pub auto_cache_recover: bool,
+    /// Subscribers may negotiate Fossil delta compression
+    /// (`allowed_delta_types: ["fossil"]`).
+    pub allow_delta_fossil: bool,
+    /// Every publication is a delta candidate (`delta_publish`); otherwise only
+    /// those published with `delta: true`.
+    pub delta_publish: bool,
+    /// Subscribers may send a tags filter (`allow_tags_filter`).
+    pub allow_tags_filter: bool,
+    /// Accepted publication payloads (`publication_data_format`).
+    pub data_format: DataFormat,
     /// Authenticated clients may subscribe.
     pub allow_subscribe_for_client: bool,
     /// Anonymous clients may subscribe too (with `allow_subscribe_for_client`).
@@ -78,6 +119,13 @@ pub struct ChannelOptions {
     pub allow_user_limited_channels: bool,
     /// The part after `ns:` must match this regex (client subscriptions only).
     pub channel_regex: Option<regex::Regex>,
+    /// Client publishes per user in this namespace, across all of the user's
+    /// connections on the node (a Chorus extension; `None`: unlimited). Refused
+    /// publishes get error 111. Anonymous clients are limited per connection.
+    pub publish_throttle_per_user: Option<crate::limits::RateBucket>,
+    /// Client publishes per channel, across all publishers on the node (a
+    /// Chorus extension; `None`: unlimited). Refused publishes get error 111.
+    pub publish_throttle_per_channel: Option<crate::limits::RateBucket>,
 }
 
 impl ChannelOptions {

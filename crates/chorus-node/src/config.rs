@@ -34,12 +34,23 @@ pub struct ClientConfig {
     pub allow_anonymous_connect_without_token: bool,
     /// Tokens with an empty `sub` are refused (3507).
     pub disallow_anonymous_connection_tokens: bool,
+    /// How often positioned subscriptions are checked against the stream top
+    /// (`channel_position_check_delay`; zero disables the check). A subscriber
+    /// still behind a top seen one full check earlier, or on another epoch, has
+    /// insufficient state (2500 / 3010).
+    pub channel_position_check_delay: Duration,
+    /// Publications older than this when they reach the node (by their `time`)
+    /// mean PUB/SUB lags too much for positioned subscribers: insufficient state
+    /// (`channel_position_max_time_lag`; zero disables).
+    pub channel_position_max_time_lag: Duration,
     /// Put the server time in `ConnectResult.time`.
     pub connect_include_server_time: bool,
     /// Most connections per node (0: unlimited; 3504 when reached).
     pub connection_limit: usize,
     /// Most connections per user on this node (0: unlimited; 3504 when reached).
     pub user_connection_limit: usize,
+    /// Per-connection command rate limits (`None`: unlimited; 111 or 3013).
+    pub command_rate_limit: Option<std::sync::Arc<crate::limits::CommandRateLimits>>,
 }
 
 impl Default for ClientConfig {
@@ -55,12 +66,15 @@ impl Default for ClientConfig {
             presence_update_interval: Duration::from_secs(27),
             history_max_publication_limit: 300,
             recovery_max_publication_limit: 300,
+            channel_position_check_delay: Duration::from_secs(40),
+            channel_position_max_time_lag: Duration::ZERO,
             insecure: false,
             allow_anonymous_connect_without_token: false,
             disallow_anonymous_connection_tokens: false,
             connect_include_server_time: false,
             connection_limit: 0,
             user_connection_limit: 0,
+            command_rate_limit: None,
         }
     }
 }

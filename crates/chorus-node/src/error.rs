@@ -231,6 +231,9 @@ pub enum ApiError {
     /// 107.
     #[error("bad request")]
     BadRequest,
+    /// 107, with the reason in the message (e.g. an unsupported request field).
+    #[error("bad request: {0}")]
+    BadRequestReason(&'static str),
     /// 108.
     #[error("not available")]
     NotAvailable,
@@ -249,7 +252,7 @@ impl ApiError {
             Self::Internal => 100,
             Self::UnknownChannel => 102,
             Self::NotFound => 104,
-            Self::BadRequest => 107,
+            Self::BadRequest | Self::BadRequestReason(_) => 107,
             Self::NotAvailable => 108,
             Self::UnrecoverablePosition => 112,
             Self::Conflict => 113,
@@ -261,7 +264,7 @@ impl ApiError {
         match self {
             Self::Internal => 500,
             Self::UnknownChannel | Self::NotFound => 404,
-            Self::BadRequest | Self::NotAvailable => 400,
+            Self::BadRequest | Self::BadRequestReason(_) | Self::NotAvailable => 400,
             Self::UnrecoverablePosition => 416,
             Self::Conflict => 409,
         }

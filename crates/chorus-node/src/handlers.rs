@@ -37,6 +37,12 @@ pub struct ClientContext {
     pub protocol: Protocol,
     /// Server-side metadata from the connect grant.
     pub meta: Bytes,
+    /// The HTTP request that opened the connection (kept for the connection's life
+    /// so hooks can forward its headers), when the transport has one.
+    pub request: Option<Arc<crate::client::UpgradeRequest>>,
+    /// Emulated headers the client sent in its connect request (empty before
+    /// connect).
+    pub headers: Arc<BTreeMap<String, String>>,
 }
 
 /// A client without a token is connecting.
@@ -82,6 +88,25 @@ pub struct SubscribeReply {
     pub data: Bytes,
     /// Unix time (s) when the subscription expires; `None`: never.
     pub expire_at: Option<i64>,
+    /// Option overrides for this subscription.
+    pub overrides: crate::auth::SubscribeOverride,
+    /// The server refreshes this subscription (a sub_refresh hook handles the
+    /// channel): the client is not told when it expires.
+    pub server_refresh: bool,
+    /// Set by [`SubscribeReply::not_handled`].
+    pub(crate) not_handled: bool,
+}
+
+impl SubscribeReply {
+    /// The hook does not decide this channel: the engine applies the channel's
+    /// `allow_subscribe_*` options as if no hook were set (used when only some
+    /// namespaces are proxied).
+    pub fn not_handled() -> Self {
+        Self {
+            not_handled: true,
+            ..Self::default()
+        }
+    }
 }
 
 /// A client publishes (replaces the `allow_publish_*` checks).
@@ -104,6 +129,19 @@ pub struct PublishReply {
     pub data: Option<Bytes>,
     /// Do not keep the publication in history.
     pub skip_history: bool,
+    /// Set by [`PublishReply::not_handled`].
+    pub(crate) not_handled: bool,
+}
+
+impl PublishReply {
+    /// The hook does not decide this channel: the engine applies the channel's
+    /// `allow_publish_*` options as if no hook were set.
+    pub fn not_handled() -> Self {
+        Self {
+            not_handled: true,
+            ..Self::default()
+        }
+    }
 }
 
 /// A client calls an RPC method.
@@ -136,6 +174,44 @@ pub struct RefreshReply {
     pub expire_at: Option<i64>,
     /// New connection info.
     pub info: Option<Bytes>,
+    /// New server-side metadata.
+    pub meta: Option<Bytes>,
+}
+
+/// A client-side subscription's expiry came: extend it (server-side subscription
+/// refresh). Server-side subscriptions are not refreshed (they end with 3006).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SubRefreshEvent {
+    /// The connection.
+    pub client: ClientContext,
+    /// Channel.
+    pub channel: String,
+}
+
+/// What a sub_refresh hook decides.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct SubRefreshReply {
+    /// Unsubscribe the client as expired.
+    pub expired: bool,
+    /// New expiry (Unix seconds); `None`: never expires.
+    pub expire_at: Option<i64>,
+    /// New channel info.
+    pub info: Option<Bytes>,
+    /// Set by [`SubRefreshReply::not_handled`].
+    pub(crate) not_handled: bool,
+}
+
+impl SubRefreshReply {
+    /// The hook does not refresh this channel: the subscription expires as
+    /// without a hook.
+    pub fn not_handled() -> Self {
+        Self {
+            not_handled: true,
+            ..Self::default()
+        }
+    }
 }
 
 /// A connection ended (notification).
@@ -168,6 +244,7 @@ pub(crate) struct Handlers {
     pub(crate) publish: Option<Hook<PublishEvent, PublishReply>>,
     pub(crate) rpc: Option<Hook<RpcEvent, Bytes>>,
     pub(crate) refresh: Option<Hook<RefreshEvent, RefreshReply>>,
+    pub(crate) sub_refresh: Option<Hook<SubRefreshEvent, SubRefreshReply>>,
     pub(crate) message: Option<Notify<MessageEvent>>,
     pub(crate) disconnect: Option<Notify<DisconnectEvent>>,
 }
@@ -180,6 +257,7 @@ impl std::fmt::Debug for Handlers {
             .field("publish", &self.publish.is_some())
             .field("rpc", &self.rpc.is_some())
             .field("refresh", &self.refresh.is_some())
+            .field("sub_refresh", &self.sub_refresh.is_some())
             .field("message", &self.message.is_some())
             .field("disconnect", &self.disconnect.is_some())
             .finish()

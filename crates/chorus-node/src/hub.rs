@@ -4,45 +4,89 @@
 use crate::broker::{BrokerEvents, StreamPosition};
 use crate::client::shared::{ClientShared, Control};
 use crate::error::Disconnect;
+use crate::view::{Variants, View};
 use bytes::Bytes;
 use chorus_protocol::{ClientInfo, Join, Leave, Protocol, Publication, Push, Reply};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
-/// A push encoded lazily, at most once per wire format, then shared by every
-/// recipient (`Bytes` clones are reference-count increments).
+/// A push encoded lazily, at most once per wire format and direction (reply-wrapped
+/// for bidirectional and emulated clients, bare for unidirectional ones), then
+/// shared by every recipient (`Bytes` clones are reference-count increments).
 pub(crate) struct Prepared {
     push: Push,
-    json: OnceLock<Option<Bytes>>,
-    protobuf: OnceLock<Option<Bytes>>,
+    // Indexed by `slot`: JSON, Protobuf, uni JSON, uni Protobuf.
+    encoded: [OnceLock<Option<Bytes>>; 4],
 }
 
 impl Prepared {
     pub(crate) fn new(push: Push) -> Self {
         Self {
             push,
-            json: OnceLock::new(),
-            protobuf: OnceLock::new(),
+            encoded: Default::default(),
         }
     }
 
-    /// The encoded reply-wrapped push for `protocol`; `None` when the payload cannot
-    /// be encoded in it (non-JSON data for a JSON client).
-    pub(crate) fn bytes(&self, protocol: Protocol) -> Option<Bytes> {
-        let cell = match protocol {
-            Protocol::Json => &self.json,
-            Protocol::Protobuf => &self.protobuf,
+    fn slot(protocol: Protocol, unidirectional: bool) -> usize {
+        let format = match protocol {
+            Protocol::Json => 0,
+            Protocol::Protobuf => 1,
         };
-        cell.get_or_init(|| chorus_protocol::encode(protocol, &Reply::from(self.push.clone())).ok())
+        format + if unidirectional { 2 } else { 0 }
+    }
+
+    /// The encoded push for `protocol`, reply-wrapped unless `unidirectional`;
+    /// `None` when the payload cannot be encoded in it (non-JSON data for a JSON
+    /// client).
+    pub(crate) fn bytes(&self, protocol: Protocol, unidirectional: bool) -> Option<Bytes> {
+        self.encoded[Self::slot(protocol, unidirectional)]
+            .get_or_init(|| {
+                if unidirectional {
+                    chorus_protocol::encode(protocol, &self.push).ok()
+                } else {
+                    chorus_protocol::encode(protocol, &Reply::from(self.push.clone())).ok()
+                }
+            })
             .clone()
     }
 
+    /// The push this was prepared from.
+    pub(crate) fn push(&self) -> &Push {
+        &self.push
+    }
+
     pub(crate) fn deliver(&self, client: &ClientShared) {
-        match self.bytes(client.protocol) {
+        match self.bytes(client.protocol, client.unidirectional) {
             Some(b) => client.push(b),
             None => client.disconnect(Disconnect::INAPPROPRIATE_PROTOCOL),
         }
+    }
+}
+
+#[cfg(test)]
+mod prepared_tests {
+    use super::*;
+
+    #[test]
+    fn encodes_once_per_format_and_direction() {
+        let prepared = Prepared::new(Push {
+            channel: "c".into(),
+            ..Push::default()
+        });
+        let bidi = prepared.bytes(Protocol::Json, false);
+        let uni = prepared.bytes(Protocol::Json, true);
+        assert_eq!(
+            bidi.as_deref(),
+            Some(&b"{\"push\":{\"channel\":\"c\"}}"[..])
+        );
+        assert_eq!(uni.as_deref(), Some(&b"{\"channel\":\"c\"}"[..]));
+        // The second call hands out the same allocation.
+        let again = prepared.bytes(Protocol::Json, true);
+        assert_eq!(
+            uni.as_ref().map(|b| b.as_ptr()),
+            again.as_ref().map(|b| b.as_ptr())
+        );
     }
 }
 
@@ -64,6 +108,9 @@ pub(crate) struct Position {
     last: AtomicU64,
     epoch: OnceLock<String>,
     broken: AtomicBool,
+    // Stream top seen by the previous periodic check while this subscriber was
+    // behind it (0: not behind). Only the node's position-check task touches it.
+    behind_top: AtomicU64,
 }
 
 impl Position {
@@ -71,6 +118,33 @@ impl Position {
     pub(crate) fn start(&self, offset: u64, epoch: &str) {
         let _ = self.epoch.set(epoch.to_owned());
         self.last.store(offset, Ordering::Release);
+    }
+
+    /// The periodic check against the stream's current top (spec §7): another
+    /// epoch, or still behind a top already seen one check earlier, is a gap.
+    /// Being behind once is normal (publications in flight).
+    pub(crate) fn check_top(&self, top: &StreamPosition) -> Verdict {
+        if self.broken.load(Ordering::Acquire) {
+            return Verdict::Skip;
+        }
+        let other_epoch = self
+            .epoch
+            .get()
+            .is_some_and(|e| !top.epoch.is_empty() && *e != top.epoch);
+        let last = self.last.load(Ordering::Acquire);
+        let seen = self.behind_top.load(Ordering::Acquire);
+        if other_epoch || (seen > 0 && last < seen) {
+            self.broken.store(true, Ordering::Release);
+            return Verdict::Gap;
+        }
+        let behind = if last < top.offset { top.offset } else { 0 };
+        self.behind_top.store(behind, Ordering::Release);
+        Verdict::Deliver
+    }
+
+    /// Marks the subscription broken (publications arrive too late).
+    pub(crate) fn fail(&self) -> bool {
+        !self.broken.swap(true, Ordering::AcqRel)
     }
 
     /// Checks a publication. Calls for one channel are serialized by the broker's
@@ -107,15 +181,23 @@ pub(crate) struct Delivery {
     buffer: Mutex<Option<Vec<(Publication, String)>>>,
     /// For positioned subscriptions: offset tracking and gap detection.
     pub(crate) position: Option<Position>,
+    /// Tags filter and delta compression of this subscription.
+    pub(crate) view: View,
 }
 
 impl Delivery {
-    pub(crate) fn buffering(positioned: bool) -> Arc<Self> {
+    pub(crate) fn buffering(positioned: bool, view: View) -> Arc<Self> {
         Arc::new(Self {
             live: AtomicBool::new(false),
             buffer: Mutex::new(Some(Vec::new())),
             position: positioned.then(Position::default),
+            view,
         })
+    }
+
+    /// Whether the subscription receives live publications already.
+    pub(crate) fn is_live(&self) -> bool {
+        self.live.load(Ordering::Acquire)
     }
 
     /// Ends buffering: `flush` gets the buffered publications and must queue the
@@ -136,7 +218,30 @@ pub(crate) struct Subscriber {
     pub(crate) delivery: Arc<Delivery>,
 }
 
-type Subscribers = HashMap<Arc<str>, Subscriber>;
+/// The subscribers of one channel on this node, and the channel's latest
+/// stream payload: the base of Fossil deltas for the next publication.
+#[derive(Debug, Default)]
+struct ChannelEntry {
+    subs: HashMap<Arc<str>, Subscriber>,
+    // (offset, payload) of the last publication fanned out. Updated once per
+    // publication (not per subscriber); publications of one channel arrive in
+    // order (broker contract), the mutex only makes the update safe.
+    last: Mutex<Option<(u64, Bytes)>>,
+}
+
+impl ChannelEntry {
+    /// Records the publication at `offset` and returns the payload of `offset - 1`
+    /// when that was the previous one fanned out.
+    fn advance(&self, offset: u64, data: &Bytes) -> Option<Bytes> {
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        let prev = last
+            .take()
+            .filter(|(o, _)| offset > 1 && *o + 1 == offset)
+            .map(|(_, d)| d);
+        *last = (offset > 0).then(|| (offset, data.clone()));
+        prev
+    }
+}
 
 #[derive(Debug, Default)]
 pub(crate) struct Hub {
@@ -144,7 +249,9 @@ pub(crate) struct Hub {
     // channel map shared while it only queues.
     clients: RwLock<HashMap<Arc<str>, Arc<ClientShared>>>,
     users: RwLock<HashMap<Arc<str>, Vec<Arc<ClientShared>>>>,
-    channels: RwLock<HashMap<Arc<str>, Subscribers>>,
+    channels: RwLock<HashMap<Arc<str>, ChannelEntry>>,
+    // `client.channel_position_max_time_lag` in ms (0: off); set once by the node.
+    max_time_lag_ms: AtomicU64,
 }
 
 fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -203,6 +310,7 @@ impl Hub {
         channels
             .entry(Arc::from(channel))
             .or_default()
+            .subs
             .insert(Arc::clone(&sub.client.id), sub);
         first
     }
@@ -210,11 +318,11 @@ impl Hub {
     /// Removes a subscriber; returns whether the channel has no subscriber left.
     pub(crate) fn remove_sub(&self, channel: &str, client_id: &str) -> bool {
         let mut channels = write(&self.channels);
-        let Some(subs) = channels.get_mut(channel) else {
+        let Some(entry) = channels.get_mut(channel) else {
             return false;
         };
-        subs.remove(client_id);
-        if subs.is_empty() {
+        entry.subs.remove(client_id);
+        if entry.subs.is_empty() {
             channels.remove(channel);
             return true;
         }
@@ -226,60 +334,137 @@ impl Hub {
     }
 
     pub(crate) fn num_subscriptions(&self) -> usize {
-        read(&self.channels).values().map(HashMap::len).sum()
+        read(&self.channels).values().map(|e| e.subs.len()).sum()
+    }
+
+    /// The channels each client is subscribed to on this node (by client id).
+    pub(crate) fn client_channels(&self) -> HashMap<Arc<str>, Vec<String>> {
+        let mut out: HashMap<Arc<str>, Vec<String>> = HashMap::new();
+        for (channel, entry) in read(&self.channels).iter() {
+            for id in entry.subs.keys() {
+                out.entry(Arc::clone(id))
+                    .or_default()
+                    .push(channel.to_string());
+            }
+        }
+        out
     }
 
     pub(crate) fn channels(&self) -> Vec<(String, usize)> {
         read(&self.channels)
             .iter()
-            .map(|(k, v)| (k.to_string(), v.len()))
+            .map(|(k, v)| (k.to_string(), v.subs.len()))
             .collect()
     }
 
-    fn fan_out(&self, channel: &str, prepared: &Prepared, only_join_leave: bool, epoch: &str) {
+    /// Sets `client.channel_position_max_time_lag` (zero: off).
+    pub(crate) fn set_max_time_lag(&self, lag: std::time::Duration) {
+        let ms = u64::try_from(lag.as_millis()).unwrap_or(u64::MAX);
+        self.max_time_lag_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Positioned live subscriptions, by channel (for the periodic position check).
+    pub(crate) fn positioned(&self) -> Vec<(String, Vec<Subscriber>)> {
+        read(&self.channels)
+            .iter()
+            .filter_map(|(channel, entry)| {
+                let subs: Vec<Subscriber> = entry
+                    .subs
+                    .values()
+                    .filter(|s| s.delivery.position.is_some() && s.delivery.is_live())
+                    .cloned()
+                    .collect();
+                (!subs.is_empty()).then(|| (channel.to_string(), subs))
+            })
+            .collect()
+    }
+
+    /// Whether a publication stamped `time` (Unix ms) arrives later than the
+    /// allowed PUB/SUB lag.
+    fn lagging(&self, time: i64) -> bool {
+        let max = self.max_time_lag_ms.load(Ordering::Relaxed);
+        if max == 0 || time <= 0 {
+            return false;
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        now.saturating_sub(u128::from(time.unsigned_abs())) > u128::from(max)
+    }
+
+    fn fan_out(
+        &self,
+        channel: &str,
+        prepared: &Prepared,
+        only_join_leave: bool,
+        epoch: &str,
+        candidate: bool,
+    ) {
         let channels = read(&self.channels);
-        let Some(subs) = channels.get(channel) else {
+        let Some(entry) = channels.get(channel) else {
             return;
         };
-        let offset = prepared.push.r#pub.as_ref().map_or(0, |p| p.offset);
-        for sub in subs.values() {
-            if only_join_leave {
+        if only_join_leave {
+            for sub in entry.subs.values() {
                 if sub.join_leave {
                     prepared.deliver(&sub.client);
                 }
-                continue;
             }
+            return;
+        }
+        let Some(publication) = prepared.push.r#pub.as_ref() else {
+            return;
+        };
+        let offset = publication.offset;
+        let prev = entry.advance(offset, &publication.data);
+        let lagging = self.lagging(publication.time);
+        let variants = Variants::new(prepared, candidate, prev);
+        for sub in entry.subs.values() {
             if !sub.delivery.live.load(Ordering::Acquire) {
                 let mut buf = sub
                     .delivery
                     .buffer
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner);
-                if let (Some(pending), Some(p)) = (buf.as_mut(), &prepared.push.r#pub) {
-                    pending.push((p.clone(), epoch.to_owned()));
+                if let Some(pending) = buf.as_mut() {
+                    pending.push((publication.clone(), epoch.to_owned()));
                     continue;
                 }
                 // It went live while we waited for the lock: deliver below.
             }
-            Self::deliver_in_order(sub, prepared, channel, offset, epoch);
+            Self::deliver_in_order(sub, &variants, publication, channel, epoch, lagging);
         }
     }
 
     /// Delivers a publication, enforcing stream order for positioned subscriptions
-    /// (publications without an offset are not part of the stream).
+    /// (publications without an offset are not part of the stream), then the
+    /// subscription's tags filter and delta encoding.
     fn deliver_in_order(
         sub: &Subscriber,
-        prepared: &Prepared,
+        variants: &Variants<'_>,
+        publication: &Publication,
         channel: &str,
-        offset: u64,
         epoch: &str,
+        lagging: bool,
     ) {
         let verdict = match &sub.delivery.position {
-            Some(position) if offset > 0 => position.check(offset, epoch),
+            Some(position) if lagging => {
+                if position.fail() {
+                    Verdict::Gap
+                } else {
+                    Verdict::Skip
+                }
+            }
+            Some(position) if publication.offset > 0 => position.check(publication.offset, epoch),
             _ => Verdict::Deliver,
         };
         match verdict {
-            Verdict::Deliver => prepared.deliver(&sub.client),
+            Verdict::Deliver => {
+                let view = &sub.delivery.view;
+                if view.wants(publication) {
+                    variants.deliver(view, &sub.client);
+                }
+            }
             Verdict::Skip => {}
             Verdict::Gap => sub
                 .client
@@ -290,13 +475,28 @@ impl Hub {
 }
 
 impl BrokerEvents for Hub {
-    fn on_publication(&self, channel: &str, publication: Publication, position: StreamPosition) {
+    fn on_publication(
+        &self,
+        channel: &str,
+        mut publication: Publication,
+        position: StreamPosition,
+    ) {
+        // `delta` from the broker marks a delta candidate (see the contract on
+        // `BrokerEvents`); what subscribers receive says whether *their* payload
+        // is a delta, so plain subscribers get `false`.
+        let candidate = std::mem::take(&mut publication.delta);
         let push = Push {
             channel: channel.to_owned(),
             r#pub: Some(publication),
             ..Push::default()
         };
-        self.fan_out(channel, &Prepared::new(push), false, &position.epoch);
+        self.fan_out(
+            channel,
+            &Prepared::new(push),
+            false,
+            &position.epoch,
+            candidate,
+        );
     }
 
     fn on_join(&self, channel: &str, info: ClientInfo) {
@@ -305,7 +505,7 @@ impl BrokerEvents for Hub {
             join: Some(Join { info: Some(info) }),
             ..Push::default()
         };
-        self.fan_out(channel, &Prepared::new(push), true, "");
+        self.fan_out(channel, &Prepared::new(push), true, "", false);
     }
 
     fn on_leave(&self, channel: &str, info: ClientInfo) {
@@ -314,6 +514,21 @@ impl BrokerEvents for Hub {
             leave: Some(Leave { info: Some(info) }),
             ..Push::default()
         };
-        self.fan_out(channel, &Prepared::new(push), true, "");
+        self.fan_out(channel, &Prepared::new(push), true, "", false);
+    }
+
+    fn on_stream_interrupted(&self, channel: &str) {
+        let channels = read(&self.channels);
+        for sub in channels
+            .get(channel)
+            .into_iter()
+            .flat_map(|e| e.subs.values())
+        {
+            if sub.delivery.position.is_some() {
+                sub.client
+                    .control
+                    .send(Control::InsufficientState(channel.to_owned()));
+            }
+        }
     }
 }

@@ -56,15 +56,24 @@ mod broker;
 mod channel;
 mod client;
 mod config;
+mod connections;
+mod delta;
 mod error;
+mod filter;
 mod handlers;
 mod hub;
+mod limits;
 pub mod memory;
+pub mod metrics;
 mod node;
 mod outbound;
+mod positions;
 mod presence;
 mod query;
+mod shutdown;
+mod throttle;
 mod transport;
+mod view;
 #[cfg(feature = "axum")]
 pub mod websocket;
 
@@ -75,14 +84,17 @@ pub use broker::{
     Broker, BrokerEvents, HistoryFilter, HistoryResult, PublishOptions, PublishResult,
     StreamPosition,
 };
-pub use channel::{ChannelOptions, ChannelRules, RecoveryMode, ResolvedChannel};
-pub use client::{Client, TransportInfo, UpgradeRequest};
+pub use channel::{ChannelOptions, ChannelRules, DataFormat, RecoveryMode, ResolvedChannel};
+pub use client::{Client, TransportInfo, UpgradeRequest, uni_connect_error_disconnect};
 pub use config::{ClientConfig, NodeConfig};
+pub use connections::ConnectionInfo;
 pub use error::{ApiError, BackendError, ClientError, Disconnect};
 pub use handlers::{
     ClientContext, ConnectingEvent, DisconnectEvent, HandlerError, MessageEvent, PublishEvent,
-    PublishReply, RefreshEvent, RefreshReply, RpcEvent, SubscribeEvent, SubscribeReply,
+    PublishReply, RefreshEvent, RefreshReply, RpcEvent, SubRefreshEvent, SubRefreshReply,
+    SubscribeEvent, SubscribeReply,
 };
+pub use limits::{CommandRateLimits, RateBucket};
 pub use node::{
     ApiPublish, Node, NodeBuilder, NodeInfo, ServerRefresh, ServerSubscribe, glob_match,
 };

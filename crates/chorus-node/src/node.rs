@@ -77,6 +77,9 @@ pub struct ApiPublish {
     pub tags: BTreeMap<String, String>,
     /// Idempotency key.
     pub idempotency_key: Option<String>,
+    /// Delta candidate: subscribers that negotiated delta compression may get
+    /// this publication as a delta against the previous one.
+    pub delta: bool,
 }
 
 /// Statistics of one node, for the `info` API method.
@@ -117,6 +120,9 @@ pub(crate) struct NodeInner {
     // Every connection task: shutdown waits for them.
     pub(crate) tracker: TaskTracker,
     pub(crate) shutdown: CancellationToken,
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
+    // Node-wide client publish throttle (per user / per channel token buckets).
+    pub(crate) publish_throttle: crate::throttle::PublishThrottle,
 }
 
 impl std::fmt::Debug for NodeInner {
@@ -226,6 +232,10 @@ impl NodeBuilder {
         /// Extends expiring connections (server-side refresh).
         on_refresh, refresh, RefreshEvent, RefreshReply
     );
+    hook!(
+        /// Extends expiring client-side subscriptions (server-side sub refresh).
+        on_sub_refresh, sub_refresh, crate::handlers::SubRefreshEvent, crate::handlers::SubRefreshReply
+    );
 
     /// Receives `send` messages (without it, `send` closes the connection with 3508).
     pub fn on_message<F, Fut>(mut self, f: F) -> Self
@@ -254,15 +264,25 @@ impl NodeBuilder {
     /// Builds the node (ready to use at once).
     pub fn build(self) -> Node {
         let hub = Arc::new(Hub::default());
-        let events: Arc<dyn BrokerEvents> = Arc::clone(&hub) as Arc<dyn BrokerEvents>;
-        let broker = match self.broker {
+        let metrics = Arc::new(crate::metrics::Metrics::default());
+        // The broker and its event sink are wrapped to count messages both ways.
+        let events: Arc<dyn BrokerEvents> = Arc::new(crate::metrics::CountingEvents {
+            inner: Arc::clone(&hub) as Arc<dyn BrokerEvents>,
+            metrics: Arc::clone(&metrics),
+        });
+        let broker: Arc<dyn Broker> = match self.broker {
             Some(make) => make(events),
             None => Arc::new(MemoryBroker::new(events)),
         };
+        let broker = Arc::new(crate::metrics::MeteredBroker {
+            inner: broker,
+            metrics: Arc::clone(&metrics),
+        });
         let presence = self
             .presence
             .unwrap_or_else(|| Arc::new(MemoryPresenceManager::default()));
-        Node {
+        hub.set_max_time_lag(self.config.client.channel_position_max_time_lag);
+        let node = Node {
             inner: Arc::new(NodeInner {
                 config: self.config,
                 uid: uuid::Uuid::new_v4().to_string(),
@@ -275,8 +295,12 @@ impl NodeBuilder {
                 sub_locks: (0..SUB_LOCK_SHARDS).map(|_| AsyncMutex::new(())).collect(),
                 tracker: TaskTracker::new(),
                 shutdown: CancellationToken::new(),
+                metrics,
+                publish_throttle: crate::throttle::PublishThrottle::default(),
             }),
-        }
+        };
+        node.spawn_position_checks();
+        node
     }
 }
 
@@ -329,6 +353,23 @@ impl Node {
         }
     }
 
+    /// Publication time (Unix ms) when positioned subscribers check PUB/SUB lag
+    /// (`channel_position_max_time_lag`), else 0 (not sent).
+    fn publication_time(&self) -> i64 {
+        if self
+            .inner
+            .config
+            .client
+            .channel_position_max_time_lag
+            .is_zero()
+        {
+            return 0;
+        }
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    }
+
     pub(crate) fn meta_ttl(&self, options: &ChannelOptions) -> Duration {
         if options.history_meta_ttl.is_zero() {
             Duration::from_secs(720 * 3600)
@@ -349,6 +390,9 @@ impl Node {
         opts: ApiPublish,
     ) -> Result<StreamPosition, ApiError> {
         let resolved = self.resolve(channel).map_err(channel_error)?;
+        if !resolved.options.data_format.accepts(&data) {
+            return Err(ApiError::BadRequest);
+        }
         let mut options =
             Self::publish_options(&resolved.options, self.meta_ttl(&resolved.options));
         options.skip_history = opts.skip_history;
@@ -356,6 +400,8 @@ impl Node {
         options.idempotency_key = opts.idempotency_key;
         let publication = Publication {
             data,
+            delta: opts.delta,
+            time: self.publication_time(),
             ..Publication::default()
         };
         let result = self
@@ -374,6 +420,9 @@ impl Node {
         options: &ChannelOptions,
         skip_history: bool,
     ) -> Result<(), ClientError> {
+        if !options.data_format.accepts(&data) {
+            return Err(ClientError::BadRequest);
+        }
         let mut opts = Self::publish_options(options, self.meta_ttl(options));
         opts.client_info = Some(info);
         opts.skip_history = skip_history;
@@ -383,6 +432,7 @@ impl Node {
                 channel,
                 Publication {
                     data,
+                    time: self.publication_time(),
                     ..Publication::default()
                 },
                 &opts,
@@ -568,6 +618,16 @@ impl Node {
     /// Whether shutdown started (new connections are refused with 3001).
     pub fn is_shutting_down(&self) -> bool {
         self.inner.shutdown.is_cancelled()
+    }
+
+    /// The engine's counters (commands, broker messages, transport bytes).
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.inner.metrics
+    }
+
+    /// Whether the backends can serve requests ([`Broker::healthy`]).
+    pub async fn healthy(&self) -> bool {
+        self.inner.broker.healthy().await
     }
 }
 

@@ -7,6 +7,7 @@ use crate::node::Node;
 use crate::outbound::Drained;
 use bytes::Bytes;
 use std::future::Future;
+use std::sync::atomic::Ordering::Relaxed;
 
 /// A transport failure (the connection is gone).
 #[derive(Debug, thiserror::Error)]
@@ -15,6 +16,10 @@ pub struct TransportError(pub String);
 
 /// How a transport moves frames. One implementation per transport (WebSocket,
 /// HTTP-streaming, SSE…); the engine drives it.
+///
+/// On transports that push disconnects ([`TransportInfo::disconnect_push`]) the
+/// engine writes the disconnect push with the last batch, before `close`; `close`
+/// then only has to end the stream.
 pub trait FrameIo: Send {
     /// The next inbound frame (a WebSocket message, an emulation POST body…);
     /// `None` when the peer closed. Must be cancel-safe: the engine drops the future
@@ -50,12 +55,43 @@ impl Node {
 
     async fn drive<T: FrameIo>(&self, transport: TransportInfo, mut io: T) {
         if self.is_shutting_down() {
+            let push = crate::client::disconnect_frame(
+                transport.protocol,
+                transport.is_unidirectional(),
+                transport.disconnect_push,
+                &Disconnect::SHUTDOWN,
+            );
+            if let Some(frame) = push {
+                let _ = io.write_frames(&[frame]).await;
+            }
             io.close(&Disconnect::SHUTDOWN).await;
             return;
         }
+        // Looked up once per connection; then plain atomic adds per message.
+        let counts = self.inner.metrics.transport(transport.name);
+        counts.connects.fetch_add(1, Relaxed);
         let mut client = Client::new(self, transport);
+        // Unidirectional transports bring their connect request along.
+        if let Err(d) = Box::pin(client.connect_unidirectional()).await {
+            client.close(d);
+        }
         let shared = client.shared();
         let outbound = &shared.outbound;
+        // Fixed for the connection: how a disconnect is framed, so the outbound
+        // queue can be flushed (and closed) while a command holds the client.
+        let (protocol, unidirectional, push_disconnects) = (
+            client.protocol(),
+            client.is_unidirectional(),
+            client.disconnect_push,
+        );
+        let writer = Writer {
+            node: self,
+            outbound,
+            counts: &counts,
+            frame_disconnect: &|d: &Disconnect| {
+                crate::client::disconnect_frame(protocol, unidirectional, push_disconnects, d)
+            },
+        };
         let sleep = tokio::time::sleep(std::time::Duration::from_secs(3600));
         tokio::pin!(sleep);
         let end = loop {
@@ -67,28 +103,21 @@ impl Node {
             tokio::select! {
                 biased;
                 () = outbound.ready() => {
-                    match outbound.drain() {
-                        Drained::Write(frames) => {
-                            let bytes = frames.iter().map(Bytes::len).sum();
-                            let written = io.write_frames(&frames).await;
-                            outbound.release(bytes);
-                            if written.is_err() {
-                                break Disconnect::WRITE_ERROR;
-                            }
-                        }
-                        Drained::Close(frames, disconnect) => {
-                            let _ = io.write_frames(&frames).await;
-                            io.close(&disconnect).await;
-                            break disconnect;
-                        }
+                    if let Some(end) = writer.flush(&mut io).await {
+                        break end;
                     }
                 }
                 frame = io.read_frame() => match frame {
                     Some(Ok(frame)) => {
+                        counts.messages_received.fetch_add(1, Relaxed);
+                        counts.bytes_received.fetch_add(frame.len() as u64, Relaxed);
                         // Boxed: the command state machines are large and only live
                         // while a frame is handled; idle connections stay small.
-                        if let Err(d) = Box::pin(client.handle_frame(&frame)).await {
-                            client.close(d);
+                        let handling = Box::pin(client.handle_frame(&frame));
+                        match writer.while_pending(&mut io, handling).await {
+                            Pending::Done(Ok(())) => {}
+                            Pending::Done(Err(d)) => client.close(d),
+                            Pending::Ended(end) => break end,
                         }
                     }
                     Some(Err(_)) | None => break Disconnect::CONNECTION_CLOSED,
@@ -105,6 +134,78 @@ impl Node {
                 }
             }
         };
+        if end == Disconnect::WRITE_ERROR {
+            self.inner.metrics.server_disconnect(end.code, &end.reason);
+        }
         Box::pin(client.finish(end)).await;
+    }
+}
+
+/// The outcome of a command handled while the outbound queue kept flowing.
+enum Pending<R> {
+    /// The command finished.
+    Done(R),
+    /// The connection ended meanwhile (write error, or a queued close).
+    Ended(Disconnect),
+}
+
+/// Writes the outbound queue of one connection to its transport.
+struct Writer<'a, F: Fn(&Disconnect) -> Option<Bytes>> {
+    node: &'a Node,
+    outbound: &'a crate::outbound::Outbound,
+    counts: &'a crate::metrics::TransportCounts,
+    frame_disconnect: &'a F,
+}
+
+impl<F: Fn(&Disconnect) -> Option<Bytes>> Writer<'_, F> {
+    /// Writes what is queued; `Some` when the connection must end.
+    async fn flush<T: FrameIo>(&self, io: &mut T) -> Option<Disconnect> {
+        match self.outbound.drain() {
+            Drained::Write(frames) => {
+                let bytes = frames.iter().map(Bytes::len).sum();
+                self.counts
+                    .messages_sent
+                    .fetch_add(frames.len() as u64, Relaxed);
+                self.counts.bytes_sent.fetch_add(bytes as u64, Relaxed);
+                let written = io.write_frames(&frames).await;
+                self.outbound.release(bytes);
+                written.is_err().then_some(Disconnect::WRITE_ERROR)
+            }
+            Drained::Close(mut frames, disconnect) => {
+                // Counted before the peer can see the close.
+                self.node
+                    .inner
+                    .metrics
+                    .server_disconnect(disconnect.code, &disconnect.reason);
+                // Emulated and unidirectional transports get the disconnect as a
+                // push at the end of the stream.
+                frames.extend((self.frame_disconnect)(&disconnect));
+                let _ = io.write_frames(&frames).await;
+                io.close(&disconnect).await;
+                Some(disconnect)
+            }
+        }
+    }
+
+    /// Drives a command (which may wait on an application backend) while
+    /// publications and replies already queued for this connection keep being
+    /// written: a slow hook delays only that command's own reply.
+    async fn while_pending<T: FrameIo, R>(
+        &self,
+        io: &mut T,
+        command: impl Future<Output = R>,
+    ) -> Pending<R> {
+        tokio::pin!(command);
+        loop {
+            tokio::select! {
+                biased;
+                result = &mut command => return Pending::Done(result),
+                () = self.outbound.ready() => {
+                    if let Some(end) = self.flush(io).await {
+                        return Pending::Ended(end);
+                    }
+                }
+            }
+        }
     }
 }

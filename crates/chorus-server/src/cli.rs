@@ -65,6 +65,14 @@ pub struct GlobalArgs {
     /// Enable the Prometheus endpoint.
     #[arg(long = "prometheus.enabled", global = true, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub prometheus_enabled: Option<bool>,
+    /// Write the process id to this file while running (`pid_file`).
+    #[arg(
+        long = "pid-file",
+        alias = "pid_file",
+        global = true,
+        value_name = "FILE"
+    )]
+    pub pid_file: Option<String>,
 }
 
 impl GlobalArgs {
@@ -100,6 +108,9 @@ impl GlobalArgs {
         }
         if let Some(engine) = &self.engine_type {
             loader = loader.set("engine.type", engine.clone());
+        }
+        if let Some(pid_file) = &self.pid_file {
+            loader = loader.set("pid_file", pid_file.clone());
         }
         for (key, flag) in [
             ("client.insecure", self.client_insecure),

@@ -8,8 +8,8 @@ use crate::config::{ChannelOptions as CfgOptions, Config, GoDuration};
 use base64::Engine as _;
 use bytes::Bytes;
 use chorus_node::{
-    ChannelOptions, ChannelRules, ClientConfig, ConnectGrant, Node, NodeConfig, RecoveryMode,
-    ServerSubscription, SubscribeGrant, SubscribeOverride, TokenError, TokenVerifier,
+    ChannelOptions, ChannelRules, ClientConfig, ConnectGrant, DataFormat, Node, NodeConfig,
+    RecoveryMode, ServerSubscription, SubscribeGrant, SubscribeOverride, TokenError, TokenVerifier,
 };
 use serde_json::value::RawValue;
 use std::sync::Arc;
@@ -19,7 +19,18 @@ fn dur(d: GoDuration) -> Duration {
     d.to_std().unwrap_or_default()
 }
 
-fn channel_options(o: &CfgOptions) -> ChannelOptions {
+/// `publication_data_format`: the namespace's own, else the global one.
+fn data_format(own: &str, global: &str) -> DataFormat {
+    let format = if own.is_empty() { global } else { own };
+    match format {
+        "json" => DataFormat::Json,
+        "json_object" => DataFormat::JsonObject,
+        "binary" => DataFormat::Binary,
+        _ => DataFormat::NonEmpty,
+    }
+}
+
+fn channel_options(o: &CfgOptions, global_format: &str) -> ChannelOptions {
     let mut out = ChannelOptions::default();
     out.presence = o.presence;
     out.join_leave = o.join_leave;
@@ -36,6 +47,11 @@ fn channel_options(o: &CfgOptions) -> ChannelOptions {
     } else {
         RecoveryMode::Stream
     };
+    out.auto_cache_recover = o.auto_cache_recover;
+    out.allow_delta_fossil = o.allowed_delta_types.iter().any(|t| t == "fossil");
+    out.delta_publish = o.delta_publish;
+    out.allow_tags_filter = o.allow_tags_filter;
+    out.data_format = data_format(&o.publication_data_format, global_format);
     out.allow_subscribe_for_client = o.allow_subscribe_for_client;
     out.allow_subscribe_for_anonymous = o.allow_subscribe_for_anonymous;
     out.allow_publish_for_client = o.allow_publish_for_client;
@@ -52,7 +68,19 @@ fn channel_options(o: &CfgOptions) -> ChannelOptions {
     out.channel_regex = (!o.channel_regex.is_empty())
         .then(|| regex::Regex::new(&o.channel_regex).ok())
         .flatten();
+    out.publish_throttle_per_user = throttle_bucket(&o.publish_throttle.per_user);
+    out.publish_throttle_per_channel = throttle_bucket(&o.publish_throttle.per_channel);
     out
+}
+
+/// A `publish_throttle` bucket; `None` when off (rate 0). Validation already
+/// checked the interval and the rate's range.
+fn throttle_bucket(b: &crate::config::BucketConfig) -> Option<chorus_node::RateBucket> {
+    let rate = u32::try_from(b.rate).ok().filter(|&r| r > 0)?;
+    Some(chorus_node::RateBucket {
+        interval: b.interval.to_std().filter(|d| !d.is_zero())?,
+        rate,
+    })
 }
 
 /// The engine configuration for a (validated) server configuration.
@@ -71,18 +99,21 @@ pub fn node_config(cfg: &Config) -> NodeConfig {
         usize::try_from(c.history_max_publication_limit).unwrap_or(usize::MAX);
     client.recovery_max_publication_limit =
         usize::try_from(c.recovery_max_publication_limit).unwrap_or(usize::MAX);
+    client.channel_position_check_delay = dur(c.channel_position_check_delay);
+    client.channel_position_max_time_lag = dur(c.channel_position_max_time_lag);
     client.insecure = c.insecure;
     client.allow_anonymous_connect_without_token = c.allow_anonymous_connect_without_token;
     client.disallow_anonymous_connection_tokens = c.disallow_anonymous_connection_tokens;
     client.connect_include_server_time = c.connect_include_server_time;
     client.connection_limit = usize::try_from(c.connection_limit).unwrap_or(usize::MAX);
     client.user_connection_limit = usize::try_from(c.user_connection_limit).unwrap_or(usize::MAX);
+    client.command_rate_limit = c.rate_limit.client_command.to_engine();
 
     let ch = &cfg.channel;
     let mut channels = ChannelRules::default();
     let meta_ttl = dur(ch.history_meta_ttl);
     let with_meta = |o: &CfgOptions| {
-        let mut opts = channel_options(o);
+        let mut opts = channel_options(o, &ch.publication_data_format);
         if opts.history_meta_ttl.is_zero() {
             opts.history_meta_ttl = meta_ttl;
         }
@@ -233,25 +264,29 @@ pub enum EngineError {
     Token(#[from] crate::auth::TokenConfigError),
     /// The configured engine is not part of this build.
     #[error(
-        "engine.type {0:?} is not available in this version of chorus (only \"memory\" is); refusing to start rather than silently running on a single-node memory engine"
+        "engine.type {0:?} is not available in this version of chorus (only \"memory\" and \"redis\" are); refusing to start rather than silently running on a single-node memory engine"
     )]
     Unavailable(String),
+    /// A proxy that cannot be set up.
+    #[error(transparent)]
+    Proxy(#[from] crate::proxy::ProxyBuildError),
+    /// The configured broker or presence manager cannot be built.
+    #[error(transparent)]
+    Backend(#[from] crate::backends::BackendConfigError),
 }
 
-/// Builds the node for a configuration (memory engine).
+/// Builds the node for a configuration: memory or Redis engine, or the
+/// separate `broker` / `presence_manager` sections (see [`crate::backends`]).
 ///
 /// # Errors
-/// Token keys that cannot be used; an engine other than `memory`.
+/// Token keys that cannot be used; an unknown engine type or unsupported
+/// backend options.
 pub fn build_node(cfg: &Config) -> Result<Node, EngineError> {
-    if cfg.engine.engine_type() != Some(crate::config::EngineType::Memory) {
+    if cfg.engine.engine_type().is_none() {
         return Err(EngineError::Unavailable(cfg.engine.kind.clone()));
     }
     let tokens = JwtTokens::from_config(cfg)?;
-    let presence_ttl = Duration::from_secs(60);
-    Ok(Node::builder(node_config(cfg))
-        .presence(chorus_node::memory::MemoryPresenceManager::new(
-            presence_ttl,
-        ))
-        .token_verifier(tokens)
-        .build())
+    let builder = Node::builder(node_config(cfg)).token_verifier(tokens);
+    let builder = crate::backends::with_backends(builder, cfg)?;
+    Ok(crate::proxy::install(builder, cfg)?.build())
 }

@@ -10,6 +10,8 @@
 //! * [`auth`] — JWT verification of connection and subscription tokens
 //!   (HMAC, RSA, ECDSA, JWKS) and token generation helpers.
 //! * [`server`] — the HTTP server, its router and graceful shutdown.
+//! * [`grpc`] — the gRPC server API (`grpc_api`) and the `uni_grpc`
+//!   transport, each on its own listener.
 //! * [`cli`] — the command-line definition of the `chorus` binary.
 //! * [`logging`] — `tracing` subscriber set-up.
 //!
@@ -42,12 +44,18 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod backends;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod grpc;
 pub mod grpc_proto;
+pub mod limits;
 pub mod logging;
+pub mod metrics;
+pub mod proxy;
 pub mod server;
 pub mod transport;

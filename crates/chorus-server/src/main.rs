@@ -91,8 +91,25 @@ async fn serve(cli: &Cli) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Completes on SIGINT or SIGTERM.
+/// Completes on the first SIGINT or SIGTERM (graceful shutdown starts); a second
+/// one exits at once, without waiting for the drain.
 async fn shutdown_signal() {
+    signal().await;
+    tokio::spawn(async {
+        signal().await;
+        exit_now();
+    });
+}
+
+/// The operator signalled twice: skip the rest of the drain on purpose.
+#[allow(clippy::exit)]
+fn exit_now() -> ! {
+    eprintln!("second signal: exiting without waiting for the graceful shutdown");
+    std::process::exit(1)
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -24,6 +24,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The engine.
     pub node: chorus_node::Node,
+    /// Prometheus metrics (API durations; the engine's counters are read from `node`).
+    pub metrics: crate::metrics::ServerMetrics,
 }
 
 impl AppState {
@@ -37,6 +39,8 @@ impl AppState {
         Ok(Self {
             config: Arc::new(config),
             node,
+            metrics: crate::metrics::ServerMetrics::new()
+                .map_err(|e| ServeError::Config(e.to_string()))?,
         })
     }
 }
@@ -79,7 +83,15 @@ pub fn external_router(state: AppState) -> Router {
         );
     }
     let api = api_router(&state).filter(|_| state.config.http_api.external);
-    let router = router.with_state(state);
+    let transports = crate::transport::routes(&state);
+    let rate = state.config.client.connection_rate_limit;
+    let admin = (state.config.admin.enabled && state.config.admin.external)
+        .then(|| crate::admin::router(&state));
+    let router = router.with_state(state).merge(transports);
+    let mut router = crate::limits::with_connection_rate_limit(router, rate);
+    if let Some(admin) = admin {
+        router = router.merge(admin);
+    }
     match api {
         Some(api) => router.merge(api),
         None => router,
@@ -87,8 +99,11 @@ pub fn external_router(state: AppState) -> Router {
 }
 
 fn api_router(state: &AppState) -> Option<Router> {
-    (!state.config.http_api.disabled)
-        .then(|| crate::api::router(state.node.clone(), &state.config.http_api))
+    (!state.config.http_api.disabled).then(|| {
+        crate::api::router(state.node.clone(), &state.config.http_api).layer(
+            axum::middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::track_api),
+        )
+    })
 }
 
 /// Internal routes: health now; API, admin and metrics later.
@@ -97,8 +112,19 @@ pub fn internal_router(state: AppState) -> Router {
     if state.config.health.enabled {
         router = router.route(&state.config.health.handler_prefix, get(health));
     }
+    if state.config.prometheus.enabled {
+        router = router.route(
+            &state.config.prometheus.handler_prefix,
+            get(crate::metrics::handler),
+        );
+    }
     let api = api_router(&state).filter(|_| !state.config.http_api.external);
-    let router = router.with_state(state);
+    let admin = (state.config.admin.enabled && !state.config.admin.external)
+        .then(|| crate::admin::router(&state));
+    let mut router = router.with_state(state);
+    if let Some(admin) = admin {
+        router = router.merge(admin);
+    }
     match api {
         Some(api) => router.merge(api),
         None => router,
@@ -110,8 +136,16 @@ pub fn router(state: AppState) -> Router {
     external_router(state.clone()).merge(internal_router(state))
 }
 
-async fn health() -> Json<serde_json::Value> {
-    Json(serde_json::json!({}))
+/// `200 {}`, or `503 {}` while the broker is unreachable (`Broker::healthy`).
+async fn health(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> (axum::http::StatusCode, Json<serde_json::Value>) {
+    let status = if state.node.healthy().await {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(serde_json::json!({})))
 }
 
 /// Runs the server until `shutdown` completes, then shuts down gracefully
@@ -151,6 +185,16 @@ pub async fn run_with(
         };
         Some(bind(&listen_addr(addr, port)).await?)
     };
+    let grpc_api = if cfg.grpc_api.enabled {
+        Some(bind(&listen_addr(&cfg.grpc_api.address, cfg.grpc_api.port)).await?)
+    } else {
+        None
+    };
+    let uni_grpc = if cfg.uni_grpc.enabled {
+        Some(bind(&listen_addr(&cfg.uni_grpc.address, cfg.uni_grpc.port)).await?)
+    } else {
+        None
+    };
 
     log_start(&cfg, &info, &main, internal.as_ref());
 
@@ -175,6 +219,15 @@ pub async fn run_with(
         }
     }
 
+    if let Some(listener) = grpc_api {
+        let (node, grpc, stop) = (state.node.clone(), cfg.grpc_api.clone(), stop_rx.clone());
+        tasks.spawn(crate::grpc::run_api(listener, node, grpc, stop));
+    }
+    if let Some(listener) = uni_grpc {
+        let (node, uni, stop) = (state.node.clone(), cfg.uni_grpc.clone(), stop_rx.clone());
+        tasks.spawn(crate::grpc::run_uni(listener, node, uni, stop));
+    }
+
     let mut shutdown = std::pin::pin!(shutdown);
     let mut result = Ok(());
     tokio::select! {
@@ -187,7 +240,9 @@ pub async fn run_with(
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
     // Clients get 3001 ("shutdown", reconnect elsewhere); the node waits for them.
-    state.node.shutdown(timeout).await;
+    // Spread over `shutdown.disconnect_spread` (lame duck), bounded by the timeout.
+    let spread = cfg.shutdown.disconnect_spread.to_std().unwrap_or_default();
+    state.node.shutdown_gradually(timeout, spread).await;
     let drain = async {
         while let Some(joined) = tasks.join_next().await {
             if let Ok(Err(e)) = joined {

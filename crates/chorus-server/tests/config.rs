@@ -421,6 +421,26 @@ fn each_validation_rule_fails() {
             r#"{"channel": {"without_namespace": {"subscribe_stream_proxy_enabled": true, "subscribe_proxy_enabled": true}}}"#,
             "can not be combined",
         ),
+        (
+            r#"{"channel": {"namespaces": [{"name": "m", "subscription_type": "map"}]}}"#,
+            "does not support",
+        ),
+        (
+            r#"{"channel": {"without_namespace": {"subscribe_stream_proxy_enabled": true}}}"#,
+            "subscription streams",
+        ),
+        (
+            r#"{"channel": {"without_namespace": {"history_size": 5, "history_ttl": "60s", "force_positioning": true, "allowed_delta_types": ["fossil"], "allow_tags_filter": true}}}"#,
+            "mutually exclusive",
+        ),
+        (
+            r#"{"channel": {"without_namespace": {"allowed_delta_types": ["fossil"]}}}"#,
+            "allowed_delta_types: requires history",
+        ),
+        (
+            r#"{"channel": {"without_namespace": {"history_size": 5, "history_ttl": "60s", "auto_cache_recover": true}}}"#,
+            "auto_cache_recover: requires force_recovery",
+        ),
         (r#"{"channel": {"max_length": 0}}"#, "channel.max_length"),
         (
             r#"{"channel": {"namespace_boundary": ""}}"#,

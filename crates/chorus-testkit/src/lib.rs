@@ -8,6 +8,7 @@
 //! [`conformance`] is the contract suite every broker / presence backend must pass.
 
 pub mod conformance;
+pub mod services;
 
 use bytes::Bytes;
 use chorus_protocol::{

@@ -5,7 +5,7 @@ use super::{Client, ttl_until, unix_now};
 use crate::auth::TokenError;
 use crate::broker::{HistoryFilter, StreamPosition};
 use crate::error::{BackendError, ClientError, Disconnect};
-use crate::handlers::{HandlerError, MessageEvent, PublishEvent, RpcEvent};
+use crate::handlers::{HandlerError, MessageEvent, RpcEvent};
 use chorus_protocol::{
     HistoryRequest, HistoryResult, PresenceRequest, PresenceResult, PresenceStatsRequest,
     PresenceStatsResult, PublishRequest, PublishResult, RefreshRequest, RefreshResult, Reply,
@@ -19,19 +19,14 @@ impl Client {
         id: u32,
         req: PublishRequest,
     ) -> Result<(), HandlerError> {
-        let options = self.node.resolve(&req.channel)?.options;
+        let crate::channel::ResolvedChannel { namespace, options } =
+            self.node.resolve(&req.channel)?;
         if req.data.is_empty() {
             return Err(ClientError::BadRequest.into());
         }
         let mut data = req.data.clone();
         let mut skip_history = false;
-        if let Some(hook) = self.node.inner.handlers.publish.clone() {
-            let event = PublishEvent {
-                client: self.context(),
-                channel: req.channel.clone(),
-                data: req.data.clone(),
-            };
-            let reply = hook(event).await?;
+        if let Some(reply) = self.publish_hook(&req.channel, &req.data).await? {
             if let Some(d) = reply.data {
                 data = d;
             }
@@ -46,6 +41,17 @@ impl Client {
             ) {
                 return Err(ClientError::PermissionDenied.into());
             }
+        }
+        // Node-wide per-user / per-channel throttle (after the permission
+        // checks, so refused publishes take no tokens).
+        if !self.node.inner.publish_throttle.allow(
+            &namespace,
+            &req.channel,
+            &self.user,
+            &self.shared.id,
+            &options,
+        ) {
+            return Err(ClientError::TooManyRequests.into());
         }
         let chan_info = self
             .subs

@@ -27,7 +27,7 @@ impl From<HandlerError> for Refusal {
 }
 
 impl Client {
-    async fn credentials(&mut self, req: &ConnectRequest) -> Result<ConnectGrant, Refusal> {
+    async fn credentials(&self, req: &ConnectRequest) -> Result<ConnectGrant, Refusal> {
         let node = &self.node.inner;
         let client_cfg = &node.config.client;
         if !req.token.is_empty() {
@@ -59,7 +59,7 @@ impl Client {
                 version: req.version.clone(),
                 channels: req.subs.keys().cloned().collect(),
                 headers: req.headers.clone(),
-                request: self.request.take(),
+                request: self.request.clone(),
             };
             return Ok(hook(event).await?);
         }
@@ -112,11 +112,13 @@ impl Client {
         self.user.clone_from(&grant.user);
         self.info = grant.info.clone();
         self.meta = grant.meta.clone();
+        self.emulated_headers = std::sync::Arc::new(req.headers.clone());
         self.expire_at = grant.expire_at;
         let _ = self
             .shared
             .user
             .set(std::sync::Arc::from(grant.user.as_str()));
+        let _ = self.shared.app.set((req.name.clone(), req.version.clone()));
         self.status = Status::Connected;
         self.node.inner.hub.add_client(&self.shared);
 
@@ -126,9 +128,14 @@ impl Client {
             version: self.node.config().version.clone(),
             data: grant.data.clone(),
             ping: ping.map_or(0, |p| u32::try_from(p.as_secs()).unwrap_or(u32::MAX)),
-            pong: ping.is_some(),
+            // Unidirectional clients cannot answer pings.
+            pong: ping.is_some() && !self.is_unidirectional(),
             ..ConnectResult::default()
         };
+        if let Some(session) = &self.session {
+            result.session.clone_from(session);
+            result.node.clone_from(&self.node.config().name);
+        }
         // With a refresh hook the server refreshes by itself: the client is not told.
         if let Some(at) = self.expire_at
             && self.node.inner.handlers.refresh.is_none()

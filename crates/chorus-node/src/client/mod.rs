@@ -4,6 +4,7 @@
 
 mod commands;
 mod connect;
+mod hooks;
 pub(crate) mod shared;
 mod subscribe;
 
@@ -12,7 +13,7 @@ use crate::handlers::{ClientContext, DisconnectEvent};
 use crate::node::Node;
 use crate::outbound::Outbound;
 use bytes::Bytes;
-use chorus_protocol::{ClientInfo, Command, FrameDecoder, Protocol, Reply};
+use chorus_protocol::{ClientInfo, Command, ConnectRequest, FrameDecoder, Protocol, Push, Reply};
 use shared::{ClientShared, Control, ControlQueue};
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -67,8 +68,8 @@ impl Timers {
 /// What the engine keeps of the HTTP request that opened a connection, for the
 /// connecting hook (cookie or header authentication, query parameters).
 ///
-/// It is held only until `connect` is handled, then dropped, so idle connections do
-/// not carry request headers around.
+/// It is kept for the connection's life (shared, not copied) so that hooks such as
+/// the server's proxies can forward its headers with every event.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct UpgradeRequest {
@@ -106,7 +107,23 @@ impl UpgradeRequest {
     }
 }
 
-/// Where the connection came from.
+/// Where the connection came from, and how the engine talks over it.
+///
+/// Three shapes, all built from [`TransportInfo::new`]:
+///
+/// * **bidirectional** (WebSocket): replies and pushes are `Reply` messages; a
+///   disconnect is delivered by [`FrameIo::close`](crate::FrameIo::close) (a close
+///   frame);
+/// * **emulated** ([`TransportInfo::with_session`]; HTTP-streaming, SSE): like
+///   bidirectional, but `ConnectResult` carries `session` and `node`, and a
+///   disconnect is written as a disconnect push (Reply-wrapped) before
+///   [`FrameIo::close`](crate::FrameIo::close) ends the stream (spec §1.3, §3.3);
+/// * **unidirectional** ([`TransportInfo::unidirectional`]; uni_websocket, uni_sse,
+///   uni_http_stream, uni_grpc): the server only sends bare `Push` messages: first a
+///   `connect` push, pings as the empty push (no pong expected), a disconnect push
+///   before the end; connect errors become disconnects (spec §1.4). The connect
+///   request comes with the transport, so the engine connects as soon as the
+///   connection starts; inbound frames are ignored.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct TransportInfo {
@@ -116,16 +133,57 @@ pub struct TransportInfo {
     pub protocol: Protocol,
     /// The HTTP request that opened the connection, when the transport has one.
     pub request: Option<Arc<UpgradeRequest>>,
+    /// Emulation session id (HTTP-streaming, SSE), reported in `ConnectResult`.
+    pub session: Option<String>,
+    /// Unidirectional mode: the connect request the client sent with the opening
+    /// request (URL parameter, body or first message).
+    pub uni_connect: Option<Box<ConnectRequest>>,
+    /// Whether a disconnect is written as a disconnect push before the connection
+    /// ends (on for emulated and unidirectional transports).
+    pub disconnect_push: bool,
 }
 
 impl TransportInfo {
-    /// Describes a transport.
+    /// Describes a bidirectional transport.
     pub fn new(name: &'static str, protocol: Protocol) -> Self {
         Self {
             name,
             protocol,
             request: None,
+            session: None,
+            uni_connect: None,
+            disconnect_push: false,
         }
+    }
+
+    /// Describes a unidirectional transport whose client sent `connect`.
+    pub fn unidirectional(name: &'static str, protocol: Protocol, connect: ConnectRequest) -> Self {
+        Self {
+            uni_connect: Some(Box::new(connect)),
+            disconnect_push: true,
+            ..Self::new(name, protocol)
+        }
+    }
+
+    /// Makes this an emulated session (HTTP-streaming, SSE) with this id: the
+    /// `ConnectResult` carries it with the node name, and disconnects are pushed.
+    #[must_use]
+    pub fn with_session(mut self, session: impl Into<String>) -> Self {
+        self.session = Some(session.into());
+        self.disconnect_push = true;
+        self
+    }
+
+    /// Turns the disconnect push off (uni_websocket `disable_disconnect_push`).
+    #[must_use]
+    pub fn without_disconnect_push(mut self) -> Self {
+        self.disconnect_push = false;
+        self
+    }
+
+    /// Whether the transport is unidirectional.
+    pub fn is_unidirectional(&self) -> bool {
+        self.uni_connect.is_some()
     }
 
     /// Attaches the opening HTTP request (visible to the connecting hook).
@@ -134,6 +192,73 @@ impl TransportInfo {
         self.request = Some(Arc::new(request));
         self
     }
+}
+
+/// The disconnect code a unidirectional client gets instead of a connect error
+/// reply (spec §1.4, Centrifugo's default `connect_code_to_unidirectional_disconnect`).
+pub fn uni_connect_error_disconnect(error_code: u32) -> Disconnect {
+    match error_code {
+        109 | 110 => Disconnect::EXPIRED,
+        111 => Disconnect::TOO_MANY_REQUESTS,
+        103 => Disconnect::PERMISSION_DENIED,
+        _ => Disconnect::SERVER_ERROR,
+    }
+}
+
+/// The bare push a unidirectional client gets for a reply: pushes unwrapped, the
+/// connect result as a `connect` push, a ping as the empty push. `Ok(None)` for
+/// replies that have no unidirectional form (results of commands, which uni
+/// clients cannot send); an error reply becomes a disconnect.
+fn uni_push(reply: &Reply) -> Result<Option<Push>, Disconnect> {
+    if let Some(e) = &reply.error {
+        return Err(uni_connect_error_disconnect(e.code));
+    }
+    if let Some(push) = &reply.push {
+        return Ok(Some(push.clone()));
+    }
+    if let Some(r) = &reply.connect {
+        let connect = chorus_protocol::Connect {
+            client: r.client.clone(),
+            version: r.version.clone(),
+            data: r.data.clone(),
+            subs: r.subs.clone(),
+            expires: r.expires,
+            ttl: r.ttl,
+            ping: r.ping,
+            pong: r.pong,
+            session: r.session.clone(),
+            node: r.node.clone(),
+            time: r.time,
+        };
+        return Ok(Some(Push {
+            connect: Some(connect),
+            ..Push::default()
+        }));
+    }
+    if reply.is_ping() {
+        return Ok(Some(Push::ping()));
+    }
+    Ok(None)
+}
+
+/// The encoded disconnect push for a transport that pushes disconnects, `None`
+/// otherwise. Code 3000 (the peer went away) is never sent.
+pub(crate) fn disconnect_frame(
+    protocol: Protocol,
+    unidirectional: bool,
+    disconnect_push: bool,
+    disconnect: &Disconnect,
+) -> Option<Bytes> {
+    if !disconnect_push || disconnect.code == Disconnect::CONNECTION_CLOSED.code {
+        return None;
+    }
+    let push = disconnect.to_push();
+    let encoded = if unidirectional {
+        chorus_protocol::encode(protocol, &push)
+    } else {
+        chorus_protocol::encode(protocol, &Reply::from(push))
+    };
+    encoded.ok()
 }
 
 /// The client state machine.
@@ -150,9 +275,21 @@ pub struct Client {
     pub(crate) meta: Bytes,
     pub(crate) expire_at: Option<i64>,
     pub(crate) subs: HashMap<String, Sub>,
-    // The opening HTTP request; taken by `connect`.
+    // The opening HTTP request; kept for the connection's life so hooks (proxies)
+    // can forward its headers on every event, not only connect.
     pub(crate) request: Option<Arc<UpgradeRequest>>,
+    // Emulated headers from the connect request, for the same reason.
+    pub(crate) emulated_headers: Arc<std::collections::BTreeMap<String, String>>,
+    // Emulation session id, reported in the connect result.
+    pub(crate) session: Option<String>,
+    // Unidirectional mode: the connect request, taken when the connection starts.
+    uni_connect: Option<Box<ConnectRequest>>,
+    pub(crate) disconnect_push: bool,
     timers: Timers,
+    // Method of the command being handled (labels error-reply metrics).
+    method: crate::metrics::Method,
+    // Per-connection command rate limits (`None`: unlimited).
+    limiter: Option<crate::limits::CommandLimiter>,
 }
 
 pub(crate) fn unix_now() -> i64 {
@@ -182,8 +319,10 @@ impl Client {
             id: Arc::from(uuid::Uuid::new_v4().to_string()),
             protocol: transport.protocol,
             transport: transport.name,
+            unidirectional: transport.is_unidirectional(),
             outbound: Outbound::new(node.config().client.queue_max_size),
             user: OnceLock::new(),
+            app: OnceLock::new(),
             control: ControlQueue::default(),
         });
         let timers = Timers {
@@ -201,7 +340,15 @@ impl Client {
             expire_at: None,
             subs: HashMap::new(),
             request: transport.request,
+            emulated_headers: Arc::default(),
+            session: transport.session,
+            uni_connect: transport.uni_connect,
+            disconnect_push: transport.disconnect_push,
             timers,
+            method: crate::metrics::Method::Unknown,
+            limiter: crate::limits::CommandLimiter::new(
+                node.config().client.command_rate_limit.as_deref(),
+            ),
         }
     }
 
@@ -219,6 +366,22 @@ impl Client {
         self.shared.protocol
     }
 
+    pub(crate) fn is_unidirectional(&self) -> bool {
+        self.shared.unidirectional
+    }
+
+    /// Unidirectional mode: handles the connect request the transport brought.
+    /// A no-op for other transports.
+    ///
+    /// # Errors
+    /// The disconnect to close with (connect errors mapped per spec §1.4).
+    pub async fn connect_unidirectional(&mut self) -> Result<(), Disconnect> {
+        match self.uni_connect.take() {
+            Some(req) => self.handle_connect(1, *req).await,
+            None => Ok(()),
+        }
+    }
+
     pub(crate) fn context(&self) -> ClientContext {
         ClientContext {
             client: self.shared.id.to_string(),
@@ -226,6 +389,8 @@ impl Client {
             transport: self.shared.transport,
             protocol: self.shared.protocol,
             meta: self.meta.clone(),
+            request: self.request.clone(),
+            headers: Arc::clone(&self.emulated_headers),
         }
     }
 
@@ -238,10 +403,19 @@ impl Client {
         }
     }
 
-    /// Encodes and queues a reply. A payload this protocol cannot carry (non-JSON
+    /// Encodes and queues a reply (on unidirectional transports its bare-push
+    /// form, see [`uni_push`]). A payload this protocol cannot carry (non-JSON
     /// bytes for a JSON client) closes the connection with 3506.
     pub(crate) fn send(&self, reply: &Reply) -> Result<(), Disconnect> {
-        match chorus_protocol::encode(self.protocol(), reply) {
+        let encoded = if self.is_unidirectional() {
+            match uni_push(reply)? {
+                Some(push) => chorus_protocol::encode(self.protocol(), &push),
+                None => return Ok(()),
+            }
+        } else {
+            chorus_protocol::encode(self.protocol(), reply)
+        };
+        match encoded {
             Ok(bytes) => {
                 self.shared.push(bytes);
                 Ok(())
@@ -251,7 +425,26 @@ impl Client {
     }
 
     pub(crate) fn send_error(&self, id: u32, error: &ClientError) -> Result<(), Disconnect> {
-        self.send(&Reply::error(id, error.to_protocol()))
+        let error = error.to_protocol();
+        self.node.inner.metrics.reply_error(self.method, error.code);
+        self.send(&Reply::error(id, error))
+    }
+
+    /// A command refused by the rate limiter: 3013, or 111 (a `send` without an
+    /// id is dropped).
+    fn rate_limited(&self, id: u32, disconnect: bool) -> Result<(), Disconnect> {
+        self.node
+            .inner
+            .metrics
+            .rate_limited
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if disconnect {
+            return Err(Disconnect::TOO_MANY_REQUESTS);
+        }
+        if id == 0 {
+            return Ok(());
+        }
+        self.send_error(id, &ClientError::TooManyRequests)
     }
 
     /// Starts closing: queued replies go out first, then the disconnect.
@@ -264,12 +457,23 @@ impl Client {
     /// # Errors
     /// The disconnect to close the connection with.
     pub async fn handle_frame(&mut self, frame: &[u8]) -> Result<(), Disconnect> {
+        if self.is_unidirectional() {
+            // Unidirectional clients send nothing after connecting; ignore it.
+            return Ok(());
+        }
         for command in FrameDecoder::<Command>::new(self.protocol(), frame) {
             let command = command.map_err(|e| {
                 tracing::debug!(client = %self.shared.id, error = %e, "malformed frame");
                 Disconnect::BAD_REQUEST
             })?;
-            self.handle_command(command).await?;
+            self.method = crate::metrics::Method::of(&command);
+            let started = std::time::Instant::now();
+            let handled = self.handle_command(command).await;
+            self.node
+                .inner
+                .metrics
+                .observe_command(self.method, started.elapsed());
+            handled?;
             if self.shared.outbound.is_closed() {
                 break;
             }
@@ -293,6 +497,12 @@ impl Client {
         }
         if self.status != Status::Connected {
             return Err(Disconnect::BAD_REQUEST);
+        }
+        if let Some(limiter) = &mut self.limiter
+            && !limiter.allow(self.method)
+        {
+            let disconnect = limiter.disconnects();
+            return self.rate_limited(id, disconnect);
         }
         if let Some(req) = cmd.send {
             return self.handle_send(req).await;
@@ -358,7 +568,8 @@ impl Client {
         if due(self.timers.ping) {
             self.send(&Reply::ping())?;
             let client = &self.node.config().client;
-            self.timers.pong = Some(now + client.pong_timeout);
+            // Unidirectional clients cannot answer.
+            self.timers.pong = (!self.is_unidirectional()).then(|| now + client.pong_timeout);
             self.timers.ping = client.ping_interval.map(|i| now + i);
         }
         if due(self.timers.expire) {
@@ -437,6 +648,9 @@ impl Client {
                 if let Some(info) = r.info {
                     self.info = info;
                 }
+                if let Some(meta) = r.meta {
+                    self.meta = meta;
+                }
                 self.schedule_expiry();
                 Ok(())
             }
@@ -478,6 +692,9 @@ impl Client {
         for (channel, server_side) in expired {
             if server_side {
                 return Err(Disconnect::SUB_EXPIRED);
+            }
+            if self.sub_refreshed(&channel).await {
+                continue;
             }
             self.unsubscribe_channel(&channel).await;
             self.send(&Reply::from(

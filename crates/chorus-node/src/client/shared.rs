@@ -60,9 +60,14 @@ pub(crate) struct ClientShared {
     pub(crate) id: Arc<str>,
     pub(crate) protocol: Protocol,
     pub(crate) transport: &'static str,
+    // Unidirectional transport: pushes go out bare, not wrapped in a reply.
+    pub(crate) unidirectional: bool,
     pub(crate) outbound: Outbound,
     // Set once when `connect` succeeds.
     pub(crate) user: OnceLock<Arc<str>>,
+    // Set once when `connect` succeeds: the client's (name, version), as sent
+    // in its connect command (for the `connections` API).
+    pub(crate) app: OnceLock<(String, String)>,
     // Unbounded on purpose: control messages are rare and API-driven; the sender
     // must never block an API call on a busy client.
     pub(crate) control: ControlQueue,

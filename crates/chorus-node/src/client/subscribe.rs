@@ -7,9 +7,10 @@ use crate::broker::{HistoryFilter, StreamPosition};
 use crate::channel::{ChannelOptions, RecoveryMode};
 use crate::client::shared::Control;
 use crate::error::{BackendError, ClientError, Disconnect};
-use crate::handlers::{HandlerError, SubscribeEvent};
+use crate::handlers::HandlerError;
 use crate::hub::{Delivery, Subscriber, Verdict};
 use crate::node::ServerSubscribe;
+use crate::view::View;
 use bytes::Bytes;
 use chorus_protocol::{
     Publication, Push, Reply, Subscribe, SubscribeRequest, SubscribeResult, UnsubscribeRequest,
@@ -32,6 +33,8 @@ struct SubParams {
     positioned: bool,
     recover: Option<StreamPosition>,
     reject_unrecovered: bool,
+    /// Tags filter and delta compression.
+    view: View,
 }
 
 /// A subscription that is registered but still buffering publications; it goes
@@ -61,14 +64,16 @@ impl PendingLive {
             {
                 client.close(d);
             }
-            for (p, epoch) in pending {
+            for (mut p, epoch) in pending {
                 let verdict = match &delivery.position {
                     Some(position) if p.offset > 0 => position.check(p.offset, &epoch),
                     _ if p.offset > 0 && p.offset <= after => Verdict::Skip,
                     _ => Verdict::Deliver,
                 };
                 match verdict {
+                    Verdict::Deliver if !delivery.view.wants(&p) => {}
                     Verdict::Deliver => {
+                        delivery.view.prepare_single(client.shared.protocol, &mut p);
                         let push = Push {
                             channel: channel.clone(),
                             r#pub: Some(p),
@@ -87,6 +92,34 @@ impl PendingLive {
             }
         });
     }
+}
+
+/// The tags filter and delta compression a subscribe request asks for: an unknown
+/// delta type, an invalid filter, a filter where the channel allows none, or both
+/// at once → 107. Fossil is granted when the channel allows it and the
+/// subscription is positioned; otherwise the subscription simply gets full
+/// payloads (`SubscribeResult.delta` false).
+fn negotiate_view(
+    options: &ChannelOptions,
+    req: &SubscribeRequest,
+    positioned: bool,
+) -> Result<View, ClientError> {
+    let delta = match req.delta.as_str() {
+        "" => false,
+        "fossil" => options.allow_delta_fossil && positioned,
+        _ => return Err(ClientError::BadRequest),
+    };
+    let filter = match &req.tf {
+        None => None,
+        Some(tf) => {
+            if !options.allow_tags_filter || !req.delta.is_empty() {
+                return Err(ClientError::BadRequest);
+            }
+            crate::filter::validate(tf).map_err(|_| ClientError::BadRequest)?;
+            Some(tf.clone())
+        }
+    };
+    Ok(View::new(delta, options.delta_publish, filter))
 }
 
 fn apply(o: Option<bool>, default: bool) -> bool {
@@ -139,9 +172,10 @@ impl Client {
         &mut self,
         channel: &str,
         options: Arc<ChannelOptions>,
-        p: SubParams,
+        mut p: SubParams,
     ) -> Result<(SubscribeResult, PendingLive), ClientError> {
-        let delivery = Delivery::buffering(p.positioned || p.recoverable);
+        let view = std::mem::take(&mut p.view);
+        let delivery = Delivery::buffering(p.positioned || p.recoverable, view);
         let node = self.node.clone();
         {
             let _guard = node.sub_lock(channel).lock().await;
@@ -158,8 +192,18 @@ impl Client {
                 return Err(ClientError::Internal);
             }
         }
-        match self.position(channel, &options, &p).await {
+        match self.position(channel, &options, &p, &delivery.view).await {
             Ok((mut result, after_offset)) => {
+                let view = &delivery.view;
+                result.delta = view.delta;
+                if view.delta {
+                    crate::delta::encode_sequence(
+                        self.shared.protocol,
+                        &mut result.publications,
+                        None,
+                    );
+                    view.set_base(result.publications.last().map_or(0, |p| p.offset));
+                }
                 let epoch_of_result = result.epoch.clone();
                 if p.presence {
                     let info = self.client_info(p.info.clone());
@@ -216,6 +260,7 @@ impl Client {
         channel: &str,
         options: &ChannelOptions,
         p: &SubParams,
+        view: &View,
     ) -> Result<(SubscribeResult, u64), ClientError> {
         let mut result = SubscribeResult::default();
         if !(p.positioned || p.recoverable) {
@@ -226,15 +271,28 @@ impl Client {
         result.positioned = true;
         result.recoverable = p.recoverable;
         let top = |r: &crate::broker::HistoryResult| r.position.clone();
+        // Cache mode recovers from the client's position, or from nothing with
+        // `auto_cache_recover` (useful for clients that keep no position).
+        let cache_since = match (&p.recover, options.auto_cache_recover) {
+            (Some(since), _) => Some(since.clone()),
+            (None, true) => Some(StreamPosition::default()),
+            (None, false) => None,
+        };
         if let (true, Some(since), RecoveryMode::Cache) =
-            (p.recoverable, &p.recover, options.recovery_mode)
+            (p.recoverable, cache_since, options.recovery_mode)
         {
-            // Cache mode: only the latest publication matters, and only when the
-            // client's position differs from the top (spec §7).
+            // Cache mode: only the latest publication matters (the latest one
+            // the tags filter lets through), and only when the client's position
+            // differs from the top (spec §7).
             result.was_recovering = true;
             let latest = HistoryFilter {
                 since: None,
-                limit: 1,
+                limit: if view.filter.is_some() {
+                    i32::try_from(self.node.config().client.recovery_max_publication_limit)
+                        .unwrap_or(i32::MAX)
+                } else {
+                    1
+                },
                 reverse: true,
             };
             let h = broker.history(channel, latest, meta_ttl).await?;
@@ -244,7 +302,12 @@ impl Client {
             result.epoch = position.epoch;
             result.offset = since.offset.min(position.offset);
             if !up_to_date {
-                result.publications = h.publications;
+                result.publications = h
+                    .publications
+                    .into_iter()
+                    .find(|pb| view.wants(pb))
+                    .into_iter()
+                    .collect();
             }
             return Ok((result, position.offset));
         }
@@ -276,6 +339,7 @@ impl Client {
                     result.epoch = position.epoch;
                     result.offset = since.offset;
                     result.publications = h.publications;
+                    result.publications.retain(|pb| view.wants(pb));
                     return Ok((result, position.offset));
                 }
             }
@@ -368,6 +432,7 @@ impl Client {
         let mut data = Bytes::new();
         let mut expire_at = None;
         let mut overrides = SubscribeOverride::default();
+        let mut server_refresh = false;
         if rules.is_private(&channel) && req.token.is_empty() {
             return Err(ClientError::PermissionDenied.into());
         }
@@ -385,16 +450,12 @@ impl Client {
             if !users.into_iter().any(|u| u == self.user) {
                 return Err(ClientError::PermissionDenied.into());
             }
-        } else if let Some(hook) = self.node.inner.handlers.subscribe.clone() {
-            let event = SubscribeEvent {
-                client: self.context(),
-                channel: channel.clone(),
-                data: req.data.clone(),
-            };
-            let reply = hook(event).await?;
+        } else if let Some(reply) = self.subscribe_hook(&channel, &req.data).await? {
             info = reply.info;
             data = reply.data;
             expire_at = reply.expire_at;
+            overrides = reply.overrides;
+            server_refresh = reply.server_refresh;
         } else if !self.allowed(
             options.allow_subscribe_for_client,
             false,
@@ -423,6 +484,7 @@ impl Client {
                 || (req.positioned && (options.allow_positioning || can_history)));
         let join_leave_push = join_leave
             && (force_push || (req.join_leave && self.can_presence(&options, &channel, true)));
+        let view = negotiate_view(&options, &req, positioned)?;
         let params = SubParams {
             server_side: false,
             info,
@@ -437,9 +499,15 @@ impl Client {
                 epoch: req.epoch.clone(),
             }),
             reject_unrecovered: req.flag & FLAG_REJECT_UNRECOVERED != 0,
+            view,
         };
         let (mut result, mut live) = self.subscribe_core(&channel, options, params).await?;
         result.data = data;
+        if server_refresh {
+            // The sub_refresh hook extends it; the client must not try to.
+            result.expires = false;
+            result.ttl = 0;
+        }
         live.first = Some(Reply {
             id,
             subscribe: Some(result),
@@ -477,6 +545,7 @@ impl Client {
                 epoch: known.epoch.clone(),
             }),
             reject_unrecovered: false,
+            view: View::default(),
         };
         let (mut result, live) = self.subscribe_core(channel, options, params).await?;
         result.data = opts.data;

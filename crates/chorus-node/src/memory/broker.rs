@@ -173,7 +173,11 @@ impl Broker for MemoryBroker {
             s.expire_items();
             s.top += 1;
             publication.offset = s.top;
-            s.items.push_back(publication.clone());
+            // `delta` only marks a delta candidate for live delivery.
+            s.items.push_back(Publication {
+                delta: false,
+                ..publication.clone()
+            });
             while s.items.len() > options.history_size {
                 s.items.pop_front();
             }

@@ -16,12 +16,12 @@ use futures_util::StreamExt as _;
 
 use super::types::{
     BatchRequest, BatchResult, BroadcastRequest, BroadcastResult, ChannelInfo, ChannelsRequest,
-    ChannelsResult, Command, DisconnectRequest, DisconnectResult, ErrorBody, HistoryRemoveRequest,
-    HistoryRemoveResult, HistoryRequest, HistoryResult, InfoRequest, InfoResult, PresenceRequest,
-    PresenceResult, PresenceStatsRequest, PresenceStatsResult, PublishRequest, PublishResponse,
-    PublishResult, RawJson, RefreshRequest, RefreshResult, Reply, RpcRequest, RpcResult,
-    SubscribeOptionOverride, SubscribeRequest, SubscribeResult, UnsubscribeRequest,
-    UnsubscribeResult,
+    ChannelsResult, Command, ConnectionsRequest, ConnectionsResult, DisconnectRequest,
+    DisconnectResult, ErrorBody, HistoryRemoveRequest, HistoryRemoveResult, HistoryRequest,
+    HistoryResult, InfoRequest, InfoResult, PresenceRequest, PresenceResult, PresenceStatsRequest,
+    PresenceStatsResult, PublishRequest, PublishResponse, PublishResult, RawJson, RefreshRequest,
+    RefreshResult, Reply, RpcRequest, RpcResult, SubscribeOptionOverride, SubscribeRequest,
+    SubscribeResult, UnsubscribeRequest, UnsubscribeResult,
 };
 
 /// Most commands of one `batch` (with `parallel`) or channels of one
@@ -93,9 +93,8 @@ impl ApiExecutor {
         opts: ApiPublish,
     ) -> Result<PublishResult, ApiError> {
         self.check_channel(channel)?;
-        if data.is_empty() {
-            return Err(ApiError::BadRequest);
-        }
+        // Payload rules (`publication_data_format`: empty data is refused unless
+        // the channel is `binary`) are the engine's, shared with client publishes.
         let position = self.node.publish(channel, data, opts).await?;
         Ok(PublishResult::from(position))
     }
@@ -113,6 +112,7 @@ impl ApiExecutor {
         opts.skip_history = req.skip_history;
         opts.tags = req.tags;
         opts.idempotency_key = non_empty(&req.idempotency_key).map(str::to_owned);
+        opts.delta = req.delta;
         self.publish_one(&req.channel, data, opts).await
     }
 
@@ -130,6 +130,7 @@ impl ApiExecutor {
         opts.skip_history = req.skip_history;
         opts.tags = req.tags;
         opts.idempotency_key = non_empty(&req.idempotency_key).map(str::to_owned);
+        opts.delta = req.delta;
         let responses = futures_util::stream::iter(req.channels)
             .map(|channel| {
                 let (this, data, opts) = (self.clone(), data.clone(), opts.clone());
@@ -300,6 +301,29 @@ impl ApiExecutor {
             .map(|(name, num_clients)| (name, ChannelInfo { num_clients }))
             .collect();
         Ok(ChannelsResult { channels })
+    }
+
+    /// `connections`: this node's connections (all, or one user's), as
+    /// Centrifugo PRO's method, without its CEL `expression` filter.
+    ///
+    /// # Errors
+    /// 107 when `expression` is set (not supported).
+    pub async fn connections(
+        &self,
+        req: ConnectionsRequest,
+    ) -> Result<ConnectionsResult, ApiError> {
+        if !req.expression.is_empty() {
+            return Err(ApiError::BadRequestReason(
+                "expression filters (CEL) are not supported",
+            ));
+        }
+        let connections = self
+            .node
+            .connections(non_empty(&req.user))
+            .into_iter()
+            .map(|(id, c)| (id, c.into()))
+            .collect();
+        Ok(ConnectionsResult { connections })
     }
 
     /// `info`: this node's statistics.

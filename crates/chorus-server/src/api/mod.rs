@@ -78,11 +78,13 @@ pub enum Method {
     Rpc,
     /// `batch` (not available in the legacy form).
     Batch,
+    /// `connections` (Centrifugo PRO; not in the legacy form or in `batch`).
+    Connections,
 }
 
 impl Method {
     /// Every method.
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 15] = [
         Self::Publish,
         Self::Broadcast,
         Self::Subscribe,
@@ -97,6 +99,7 @@ impl Method {
         Self::Info,
         Self::Rpc,
         Self::Batch,
+        Self::Connections,
     ];
 
     /// The route name (`presence_stats`, …).
@@ -116,6 +119,7 @@ impl Method {
             Self::Info => "info",
             Self::Rpc => "rpc",
             Self::Batch => "batch",
+            Self::Connections => "connections",
         }
     }
 
@@ -140,7 +144,7 @@ impl Method {
             Self::Rpc => 10,
             Self::Subscribe => 11,
             Self::Refresh => 12,
-            Self::Batch => return None,
+            Self::Batch | Self::Connections => return None,
         })
     }
 }
@@ -193,6 +197,7 @@ pub(crate) async fn call_json(
         Method::Info => encode(executor.info(decode(body)?).await),
         Method::Rpc => encode(executor.rpc(decode(body)?).await),
         Method::Batch => encode(Ok(executor.batch(decode(body)?).await)),
+        Method::Connections => encode(executor.connections(decode(body)?).await),
     }
 }
 

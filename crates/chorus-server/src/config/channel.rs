@@ -98,6 +98,48 @@ pub struct ChannelOptions {
     pub map_clients_presence_channel_prefix: String,
     /// Presence channel prefix for `map_users` subscriptions.
     pub map_users_presence_channel_prefix: String,
+    /// `publish_throttle`: node-wide client publish throttling (a Chorus
+    /// extension; off by default).
+    pub publish_throttle: PublishThrottleConfig,
+}
+
+/// `publish_throttle` of a namespace (a Chorus extension): token buckets for
+/// client publishes (not server API publishes), shared by all connections on a
+/// node. A refused publish gets error 111 (too many requests).
+///
+/// ```json
+/// {"publish_throttle": {"per_user": {"rate": 10, "interval": "1s"},
+///                       "per_channel": {"rate": 100, "interval": "1s"}}}
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PublishThrottleConfig {
+    /// Publishes per user in the namespace (anonymous clients: per connection);
+    /// `rate` 0 turns it off.
+    pub per_user: super::BucketConfig,
+    /// Publishes per channel, by all publishers together; `rate` 0 turns it off.
+    pub per_channel: super::BucketConfig,
+}
+
+impl PublishThrottleConfig {
+    /// Problems with the settings (`key` is the option's dotted path).
+    pub fn problems(&self, key: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for (name, b) in [
+            ("per_user", &self.per_user),
+            ("per_channel", &self.per_channel),
+        ] {
+            if b.rate > 0 && b.interval <= GoDuration::ZERO {
+                out.push(format!(
+                    "{key}.{name}.interval: must be positive when rate is set"
+                ));
+            }
+            if u32::try_from(b.rate).is_err() {
+                out.push(format!("{key}.{name}.rate: must be at most 4294967295"));
+            }
+        }
+        out
+    }
 }
 
 impl ChannelOptions {
@@ -140,6 +182,8 @@ pub struct ChannelConfig {
     pub user_separator: String,
     /// Global publication data format (`""`, `json`, `json_object`, `binary`).
     pub publication_data_format: String,
+    /// `proxy`: the default subscribe, publish and sub_refresh proxies.
+    pub proxy: super::proxy::ChannelProxyConfig,
 }
 
 impl Default for ChannelConfig {
@@ -154,6 +198,7 @@ impl Default for ChannelConfig {
             user_boundary: "#".to_owned(),
             user_separator: ",".to_owned(),
             publication_data_format: String::new(),
+            proxy: super::proxy::ChannelProxyConfig::default(),
         }
     }
 }
@@ -169,5 +214,49 @@ impl ChannelConfig {
             .iter()
             .find(|ns| ns.name == name)
             .map(|ns| &ns.options)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, ConfigFormat};
+
+    fn load(throttle: &str) -> Config {
+        let text = format!(
+            r#"{{"channel": {{"namespaces": [{{"name": "chat", "publish_throttle": {throttle}}}]}}}}"#
+        );
+        let loaded = Config::from_str_format(&text, ConfigFormat::Json).unwrap();
+        assert!(loaded.unknown_keys.is_empty(), "{:?}", loaded.unknown_keys);
+        loaded.config
+    }
+
+    #[test]
+    fn publish_throttle_loads_maps_and_validates() {
+        let cfg =
+            load(r#"{"per_user": {"rate": 5, "interval": "2s"}, "per_channel": {"rate": 50}}"#);
+        cfg.validate().unwrap();
+        let node = crate::engine::node_config(&cfg);
+        let chat = &node.channels.namespaces["chat"];
+        let per_user = chat.publish_throttle_per_user.unwrap();
+        assert_eq!((per_user.rate, per_user.interval.as_secs()), (5, 2));
+        let per_channel = chat.publish_throttle_per_channel.unwrap();
+        assert_eq!((per_channel.rate, per_channel.interval.as_secs()), (50, 1));
+        assert!(
+            node.channels
+                .without_namespace
+                .publish_throttle_per_user
+                .is_none()
+        );
+
+        let bad = load(r#"{"per_user": {"rate": 5, "interval": "0s"}}"#);
+        let problems = bad.validate().unwrap_err().problems();
+        assert!(
+            problems.iter().any(|p| p
+                == "channel.namespaces[0] (chat).publish_throttle.per_user.interval: must be positive when rate is set"),
+            "{problems:?}"
+        );
+        load(r#"{"per_user": {"rate": 0, "interval": "0s"}}"#)
+            .validate()
+            .unwrap();
     }
 }

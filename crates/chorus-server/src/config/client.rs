@@ -77,6 +77,8 @@ pub struct ClientConfig {
     pub subscription_token: SubscriptionTokenConfig,
     /// Allowed `Origin` patterns (`*` wildcards); empty blocks every browser.
     pub allowed_origins: Vec<String>,
+    /// `proxy`: connect and refresh proxies.
+    pub proxy: super::proxy::ClientProxyConfig,
     /// Server ping interval; negative disables pings. Default 25s.
     pub ping_interval: GoDuration,
     /// How long to wait for a pong after a ping. Default 8s.
@@ -123,6 +125,8 @@ pub struct ClientConfig {
     pub concurrency: u64,
     /// Take the user id from this HTTP header (behind a trusted proxy).
     pub user_id_http_header: String,
+    /// `rate_limit`: per-connection command rate limits (Centrifugo PRO-like).
+    pub rate_limit: super::rate_limit::RateLimitConfig,
 }
 
 impl Default for ClientConfig {
@@ -130,6 +134,7 @@ impl Default for ClientConfig {
         Self {
             token: TokenConfig::default(),
             subscription_token: SubscriptionTokenConfig::default(),
+            proxy: super::proxy::ClientProxyConfig::default(),
             allowed_origins: Vec::new(),
             ping_interval: GoDuration::from_secs(25),
             pong_timeout: GoDuration::from_secs(8),
@@ -154,6 +159,7 @@ impl Default for ClientConfig {
             channel_position_max_time_lag: GoDuration::ZERO,
             concurrency: 0,
             user_id_http_header: String::new(),
+            rate_limit: super::rate_limit::RateLimitConfig::default(),
         }
     }
 }

@@ -82,6 +82,8 @@ pub struct RedisConfig {
     pub sentinel_password: String,
     /// TLS to Redis.
     pub tls: RedisTlsConfig,
+    /// How long a presence entry lives without a refresh. Default 60s.
+    pub presence_ttl: GoDuration,
 }
 
 impl Default for RedisConfig {
@@ -102,6 +104,7 @@ impl Default for RedisConfig {
             sentinel_user: String::new(),
             sentinel_password: String::new(),
             tls: RedisTlsConfig::default(),
+            presence_ttl: GoDuration::from_secs(60),
         }
     }
 }

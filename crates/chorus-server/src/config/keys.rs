@@ -7,7 +7,7 @@ use super::{ChannelNamespace, Config, RpcNamespace};
 
 /// Arrays whose items are objects with a known shape, addressable by
 /// their `name` in environment variables.
-pub(super) const OBJECT_ARRAYS: [&str; 2] = ["channel.namespaces", "rpc.namespaces"];
+pub(super) const OBJECT_ARRAYS: [&str; 3] = ["channel.namespaces", "rpc.namespaces", "proxies"];
 
 /// The default configuration as a JSON tree: every known key is present.
 pub(super) fn known_tree() -> Value {
@@ -19,6 +19,7 @@ pub(super) fn array_item_template(path: &str) -> Option<Value> {
     match path {
         "channel.namespaces" => serde_json::to_value(ChannelNamespace::default()).ok(),
         "rpc.namespaces" => serde_json::to_value(RpcNamespace::default()).ok(),
+        "proxies" => serde_json::to_value(super::NamedProxy::default()).ok(),
         _ => None,
     }
 }

@@ -19,32 +19,53 @@
 //! loaded.config.validate().unwrap();
 //! ```
 
+mod broker;
 mod channel;
 mod client;
 mod duration;
 mod engine;
 mod env;
 mod error;
+mod grpc;
 mod http;
 mod keys;
 mod load;
 mod log;
+mod proxy;
+mod rate_limit;
 mod rpc;
+mod transports;
 mod validate;
 
 use serde::{Deserialize, Serialize};
 
-pub use channel::{ChannelConfig, ChannelNamespace, ChannelOptions};
+pub use broker::{
+    BrokerConfig, NatsBrokerConfig, PresenceManagerConfig, effective_broker, effective_presence,
+};
+pub use channel::{ChannelConfig, ChannelNamespace, ChannelOptions, PublishThrottleConfig};
 pub use client::{ClientConfig, PersonalChannelConfig, SubscriptionTokenConfig, TokenConfig};
 pub use duration::{DurationParseError, GoDuration, parse_go_duration};
 pub use engine::{EngineConfig, EngineType, RedisConfig, RedisTlsConfig};
 pub use error::ConfigError;
+pub use grpc::{
+    DEFAULT_GRPC_MAX_RECEIVE_MESSAGE_SIZE, GrpcApiConfig, GrpcTlsConfig, UniGrpcConfig,
+};
 pub use http::{
     AdminConfig, HealthConfig, HttpApiConfig, HttpServerConfig, PrometheusConfig, WebsocketConfig,
 };
 pub use load::{ConfigFormat, ConfigLoader, DEFAULT_CONFIG_PATH, LoadedConfig};
 pub use log::{LogConfig, LogLevel};
+pub use proxy::{
+    ChannelProxyConfig, ClientProxyConfig, ConnectionProxy, DEFAULT_PROXY_NAME, NamedProxy,
+    ProxyGrpcConfig, ProxyHttpConfig, ProxyOptions, ProxyTlsConfig, StatusToCodeTransform,
+    TransformDisconnect, TransformError,
+};
+pub use rate_limit::{BucketConfig, BucketsConfig, ClientCommandRateLimit, RateLimitConfig};
 pub use rpc::{RpcConfig, RpcNamespace, RpcOptions, RpcPingConfig};
+pub use transports::{
+    DEFAULT_MAX_REQUEST_BODY_SIZE, EmulationConfig, HttpStreamConfig, SseConfig,
+    UniHttpStreamConfig, UniSseConfig, UniWebsocketConfig,
+};
 
 /// The whole server configuration (Centrifugo v6 layout).
 ///
@@ -59,6 +80,10 @@ pub struct Config {
     pub log: LogConfig,
     /// `engine`: memory or Redis.
     pub engine: EngineConfig,
+    /// `broker`: a PUB/SUB broker separate from the engine (e.g. NATS).
+    pub broker: BrokerConfig,
+    /// `presence_manager`: a presence manager separate from the engine.
+    pub presence_manager: PresenceManagerConfig,
     /// `client`: client connections and tokens.
     pub client: ClientConfig,
     /// `channel`: channel options and namespaces.
@@ -67,8 +92,24 @@ pub struct Config {
     pub rpc: RpcConfig,
     /// `http_api`: server HTTP API.
     pub http_api: HttpApiConfig,
+    /// `grpc_api`: server API over gRPC.
+    pub grpc_api: GrpcApiConfig,
+    /// `uni_grpc`: unidirectional gRPC transport.
+    pub uni_grpc: UniGrpcConfig,
     /// `websocket`: WebSocket transport.
     pub websocket: WebsocketConfig,
+    /// `http_stream`: HTTP-streaming emulation transport.
+    pub http_stream: HttpStreamConfig,
+    /// `sse`: Server-Sent Events emulation transport.
+    pub sse: SseConfig,
+    /// `emulation`: endpoint for commands of emulated sessions.
+    pub emulation: EmulationConfig,
+    /// `uni_websocket`: unidirectional WebSocket transport.
+    pub uni_websocket: UniWebsocketConfig,
+    /// `uni_sse`: unidirectional SSE transport.
+    pub uni_sse: UniSseConfig,
+    /// `uni_http_stream`: unidirectional HTTP-streaming transport.
+    pub uni_http_stream: UniHttpStreamConfig,
     /// `admin`: admin UI.
     pub admin: AdminConfig,
     /// `prometheus`: metrics endpoint.
@@ -81,6 +122,8 @@ pub struct Config {
     pub node: NodeConfig,
     /// Write the process id to this file; `""` = don't.
     pub pid_file: String,
+    /// `proxies`: named proxies referenced by `*_proxy_name`.
+    pub proxies: Vec<NamedProxy>,
 }
 
 /// `shutdown`: graceful shutdown.
@@ -89,12 +132,16 @@ pub struct Config {
 pub struct ShutdownConfig {
     /// Max time for a graceful shutdown. Default 30s.
     pub timeout: GoDuration,
+    /// Lame-duck window (Chorus): clients get 3001 in batches spread over this
+    /// long instead of all at once, to avoid a reconnect storm. Default 0s.
+    pub disconnect_spread: GoDuration,
 }
 
 impl Default for ShutdownConfig {
     fn default() -> Self {
         Self {
             timeout: GoDuration::from_secs(30),
+            disconnect_spread: GoDuration::ZERO,
         }
     }
 }

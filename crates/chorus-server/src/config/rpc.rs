@@ -54,6 +54,8 @@ pub struct RpcConfig {
     pub ping: RpcPingConfig,
     /// Namespace boundary in method names. Default `:`.
     pub namespace_boundary: String,
+    /// `proxy`: the default RPC proxy.
+    pub proxy: super::proxy::ProxyOptions,
 }
 
 impl Default for RpcConfig {
@@ -63,6 +65,7 @@ impl Default for RpcConfig {
             namespaces: Vec::new(),
             ping: RpcPingConfig::default(),
             namespace_boundary: ":".to_owned(),
+            proxy: super::proxy::ProxyOptions::default(),
         }
     }
 }

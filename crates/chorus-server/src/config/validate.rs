@@ -26,6 +26,10 @@ pub(super) fn problems(config: &Config) -> Vec<String> {
     check_channels(config, &mut p);
     check_rpc(config, &mut p);
     check_engine(config, &mut p);
+    p.0.extend(super::broker::problems(config));
+    p.0.extend(super::grpc::problems(&config.grpc_api, &config.uni_grpc));
+    p.0.extend(super::proxy::problems(config));
+    p.0.extend(super::transports::problems(config));
     p.0
 }
 
@@ -82,6 +86,11 @@ fn check_top(config: &Config, p: &mut Problems) {
     }
     non_negative(p, "websocket.write_timeout", config.websocket.write_timeout);
     non_negative(p, "shutdown.timeout", config.shutdown.timeout);
+    if !config.admin.web_path.is_empty() || !config.admin.web_proxy_address.is_empty() {
+        p.push(
+            "admin.web_path / admin.web_proxy_address: not supported (the admin UI is embedded)",
+        );
+    }
     if config.admin.enabled && !config.admin.insecure {
         if config.admin.password.is_empty() {
             p.push("admin.password: required when admin is enabled (or set admin.insecure)");
@@ -100,6 +109,9 @@ fn non_negative(p: &mut Problems, key: &str, d: GoDuration) {
 
 fn check_client(config: &Config, p: &mut Problems) {
     let c = &config.client;
+    for problem in c.rate_limit.client_command.problems() {
+        p.push(problem);
+    }
     if !c.ping_interval.is_negative() && !c.pong_timeout.is_negative() {
         if c.ping_interval.is_zero() {
             p.push(
@@ -372,13 +384,30 @@ fn check_channel_options(
         &format!("{key}.publication_data_format"),
         &o.publication_data_format,
     );
-    if !matches!(
-        o.subscription_type.as_str(),
-        "" | "stream" | "map" | "map_clients" | "map_users" | "shared_poll"
-    ) {
+    match o.subscription_type.as_str() {
+        "" | "stream" => {}
+        kind @ ("map" | "map_clients" | "map_users" | "shared_poll") => p.push(format!(
+            "{key}.subscription_type: {kind:?} is an experimental Centrifugo type that chorus does \
+             not support (use \"stream\")"
+        )),
+        other => p.push(format!("{key}.subscription_type: unknown type {other:?}")),
+    }
+    if o.subscribe_stream_proxy_enabled {
         p.push(format!(
-            "{key}.subscription_type: unknown type {:?}",
-            o.subscription_type
+            "{key}.subscribe_stream_proxy_enabled: subscription streams (experimental in \
+             Centrifugo) are not supported by chorus"
+        ));
+    }
+    for problem in o
+        .publish_throttle
+        .problems(&format!("{key}.publish_throttle"))
+    {
+        p.push(problem);
+    }
+    if o.allow_tags_filter && !o.allowed_delta_types.is_empty() {
+        p.push(format!(
+            "{key}: allow_tags_filter and allowed_delta_types are mutually exclusive (a filtered \
+             subscriber skips publications that a delta would build on)"
         ));
     }
     if o.subscribe_stream_proxy_enabled

@@ -21,6 +21,8 @@ pub struct ChannelEvents {
     pub joins: Vec<ClientInfo>,
     /// Leaves.
     pub leaves: Vec<ClientInfo>,
+    /// Reports of possibly lost publications ([`BrokerEvents::on_stream_interrupted`]).
+    pub interruptions: u32,
 }
 
 /// A [`BrokerEvents`] that records everything per channel and lets a test wait
@@ -140,6 +142,10 @@ impl BrokerEvents for RecordingEvents {
 
     fn on_leave(&self, channel: &str, info: ClientInfo) {
         self.record(channel, |c| c.leaves.push(info));
+    }
+
+    fn on_stream_interrupted(&self, channel: &str) {
+        self.record(channel, |c| c.interruptions += 1);
     }
 }
 

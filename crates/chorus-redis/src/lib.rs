@@ -1,0 +1,40 @@
+//! # chorus-redis
+//!
+//! The Redis engine for Chorus: [`RedisBroker`] (PUB/SUB fan-out between nodes,
+//! history in Redis Streams with epoch/offset meta and an idempotency cache) and
+//! [`RedisPresenceManager`], over one Redis, several independent Redis servers
+//! (sharded by channel with jump consistent hashing) or Redis Cluster (keys with
+//! `{channel}` hash tags). Keys, PUB/SUB channels and message formats follow
+//! Centrifugo's layout (compatibility spec §11) with
+//! a configurable prefix. Redis 6.2 or newer.
+//!
+//! Connect once with [`RedisEngine::connect`], then build each node's broker
+//! with [`RedisEngine::broker`] and its presence manager with
+//! [`RedisEngine::presence_manager`]. Both pass the engine conformance suite
+//! (`chorus_testkit::conformance`).
+//!
+//! ## Failure behaviour
+//! * Every call is bounded by the IO timeout: while Redis is down, `publish`,
+//!   `history` and presence calls return [`chorus_node::BackendError::Failed`]
+//!   (API 100, client error 100) rather than waiting or dropping silently.
+//! * The PUB/SUB connection reconnects by itself and subscribes again every
+//!   channel that still has local subscribers; it then reports each through
+//!   [`chorus_node::BrokerEvents::on_stream_interrupted`] so positioned clients
+//!   recover what was published meanwhile from history.
+
+mod broker;
+mod codec;
+mod config;
+mod engine;
+mod error;
+mod keys;
+mod presence;
+mod scripts;
+mod shard;
+mod subscriber;
+
+pub use broker::RedisBroker;
+pub use config::{RedisAddress, RedisEngineConfig};
+pub use engine::RedisEngine;
+pub use error::RedisEngineError;
+pub use presence::RedisPresenceManager;

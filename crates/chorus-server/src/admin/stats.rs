@@ -1,0 +1,60 @@
+//! The nodes page's figures: the `info` numbers plus process CPU and memory and
+//! the message counters (the page turns counters into per-second rates).
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use chorus_node::Node;
+use serde::Serialize;
+
+/// One node's live figures.
+#[derive(Debug, Serialize)]
+pub(super) struct NodeStats {
+    uid: String,
+    name: String,
+    version: String,
+    uptime: u32,
+    num_clients: u32,
+    num_users: u32,
+    num_subs: u32,
+    num_channels: u32,
+    /// CPU seconds used so far (user + system); `null` without `/proc`.
+    cpu_seconds: Option<f64>,
+    /// Resident memory in bytes; `null` without `/proc`.
+    rss_bytes: Option<u64>,
+    /// Messages received from clients (frames), all transports.
+    messages_in: u64,
+    /// Messages sent to clients, all transports.
+    messages_out: u64,
+    /// Publications sent to the broker.
+    publications: u64,
+}
+
+pub(super) fn node_stats(node: &Node) -> NodeStats {
+    let info = node.info();
+    let process = crate::metrics::process_stats();
+    let (messages_in, messages_out) =
+        node.metrics()
+            .transports()
+            .iter()
+            .fold((0, 0), |(i, o), (_, c)| {
+                (
+                    i + c.messages_received.load(Relaxed),
+                    o + c.messages_sent.load(Relaxed),
+                )
+            });
+    NodeStats {
+        uid: info.uid,
+        name: info.name,
+        version: info.version,
+        uptime: info.uptime,
+        num_clients: info.num_clients,
+        num_users: info.num_users,
+        num_subs: info.num_subs,
+        num_channels: info.num_channels,
+        cpu_seconds: process.map(|p| p.cpu_seconds),
+        rss_bytes: process.map(|p| p.rss_bytes),
+        messages_in,
+        messages_out,
+        publications: node.metrics().messages_sent.publication.load(Relaxed),
+    }
+}

@@ -1,0 +1,200 @@
+//! The `broker` and `presence_manager` sections (Centrifugo v6): a PUB/SUB
+//! broker and a presence manager chosen separately from `engine`, e.g. a NATS
+//! broker with a Redis presence manager.
+
+use serde::{Deserialize, Serialize};
+
+use super::{ChannelOptions, Config, GoDuration, RedisConfig};
+
+/// `broker`: when `enabled`, replaces the engine's broker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BrokerConfig {
+    /// Use this section instead of `engine` for PUB/SUB and history.
+    pub enabled: bool,
+    /// `memory`, `redis` or `nats`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Redis options, used when `type` is `redis`.
+    pub redis: RedisConfig,
+    /// NATS options, used when `type` is `nats`.
+    pub nats: NatsBrokerConfig,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            kind: "memory".to_owned(),
+            redis: RedisConfig::default(),
+            nats: NatsBrokerConfig::default(),
+        }
+    }
+}
+
+/// `presence_manager`: when `enabled`, replaces the engine's presence manager.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PresenceManagerConfig {
+    /// Use this section instead of `engine` for presence.
+    pub enabled: bool,
+    /// `memory` or `redis`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Redis options, used when `type` is `redis`.
+    pub redis: RedisConfig,
+}
+
+impl Default for PresenceManagerConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            kind: "memory".to_owned(),
+            redis: RedisConfig::default(),
+        }
+    }
+}
+
+/// `broker.nats`: an at-most-once PUB/SUB broker over NATS (no history).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NatsBrokerConfig {
+    /// Server URL. Default `nats://localhost:4222`.
+    pub url: String,
+    /// Subject prefix. Default `centrifugo`.
+    pub prefix: String,
+    /// Connect timeout. Default 1s.
+    pub dial_timeout: GoDuration,
+    /// Write (flush) timeout. Default 1s.
+    pub write_timeout: GoDuration,
+}
+
+impl Default for NatsBrokerConfig {
+    fn default() -> Self {
+        Self {
+            url: "nats://localhost:4222".to_owned(),
+            prefix: "centrifugo".to_owned(),
+            dial_timeout: GoDuration::from_secs(1),
+            write_timeout: GoDuration::from_secs(1),
+        }
+    }
+}
+
+/// The broker kind in effect: `broker.type` when `broker.enabled`, else
+/// `engine.type`.
+pub fn effective_broker(config: &Config) -> (&str, &RedisConfig) {
+    if config.broker.enabled {
+        (config.broker.kind.as_str(), &config.broker.redis)
+    } else {
+        (config.engine.kind.as_str(), &config.engine.redis)
+    }
+}
+
+/// The presence manager kind in effect: `presence_manager.type` when enabled,
+/// else `engine.type`.
+pub fn effective_presence(config: &Config) -> (&str, &RedisConfig) {
+    if config.presence_manager.enabled {
+        (
+            config.presence_manager.kind.as_str(),
+            &config.presence_manager.redis,
+        )
+    } else {
+        (config.engine.kind.as_str(), &config.engine.redis)
+    }
+}
+
+/// What of a channel's options needs a stream (history), which a NATS broker
+/// does not keep.
+fn needs_history(o: &ChannelOptions) -> Option<&'static str> {
+    if o.history_size > 0 || o.history_ttl > GoDuration::ZERO {
+        Some("history_size/history_ttl")
+    } else if o.force_recovery || o.allow_recovery {
+        Some("recovery")
+    } else if o.force_positioning || o.allow_positioning {
+        Some("positioning")
+    } else {
+        None
+    }
+}
+
+/// Problems of the `broker` and `presence_manager` sections.
+pub(super) fn problems(config: &Config) -> Vec<String> {
+    let mut p = Vec::new();
+    if config.broker.enabled && !matches!(config.broker.kind.as_str(), "memory" | "redis" | "nats")
+    {
+        p.push(format!(
+            "broker.type: unknown or unsupported broker {:?} (expected \"memory\", \"redis\" or \"nats\")",
+            config.broker.kind
+        ));
+    }
+    if config.presence_manager.enabled
+        && !matches!(config.presence_manager.kind.as_str(), "memory" | "redis")
+    {
+        p.push(format!(
+            "presence_manager.type: unknown presence manager {:?} (expected \"memory\" or \"redis\")",
+            config.presence_manager.kind
+        ));
+    }
+    for (section, enabled, kind, redis) in [
+        (
+            "broker",
+            config.broker.enabled,
+            config.broker.kind.as_str(),
+            &config.broker.redis,
+        ),
+        (
+            "presence_manager",
+            config.presence_manager.enabled,
+            config.presence_manager.kind.as_str(),
+            &config.presence_manager.redis,
+        ),
+    ] {
+        if enabled && kind == "redis" {
+            if redis.address.is_empty() && redis.cluster_address.is_empty() {
+                p.push(format!("{section}.redis: set address or cluster_address"));
+            }
+            if redis.prefix.is_empty() {
+                p.push(format!("{section}.redis.prefix: must not be empty"));
+            }
+        }
+    }
+    if config.broker.enabled && config.broker.kind == "nats" {
+        let n = &config.broker.nats;
+        if !(n.url.starts_with("nats://") || n.url.starts_with("tls://")) {
+            p.push(format!(
+                "broker.nats.url: {:?} is not a nats:// or tls:// URL",
+                n.url
+            ));
+        }
+        if n.prefix.is_empty() {
+            p.push("broker.nats.prefix: must not be empty".to_owned());
+        }
+        for (key, d) in [
+            ("dial_timeout", n.dial_timeout),
+            ("write_timeout", n.write_timeout),
+        ] {
+            if d <= GoDuration::ZERO {
+                p.push(format!("broker.nats.{key}: must be positive"));
+            }
+        }
+        let channels = std::iter::once((
+            "channel.without_namespace".to_owned(),
+            &config.channel.without_namespace,
+        ))
+        .chain(
+            config
+                .channel
+                .namespaces
+                .iter()
+                .map(|ns| (format!("channel.namespaces[{:?}]", ns.name), &ns.options)),
+        );
+        for (at, options) in channels {
+            if let Some(what) = needs_history(options) {
+                p.push(format!(
+                    "{at}: uses {what}, but broker.type \"nats\" is at-most-once PUB/SUB without history; use a redis broker for this namespace's channels or turn {what} off"
+                ));
+            }
+        }
+    }
+    p
+}

@@ -1,0 +1,121 @@
+//! The emulation endpoint (`POST /emulation`, spec §1.3): client-to-server commands
+//! of emulated (HTTP-streaming and SSE) sessions.
+//!
+//! The body is an `EmulationRequest {node, session, data}` (Protobuf when the
+//! content type is `application/octet-stream`, JSON otherwise). The session
+//! registry maps a session id to the inbound channel of the connection that owns
+//! it; the commands are handed to that connection's task, which handles them in
+//! order like any other frame. Answers: 204 delivered, 400 malformed, 404 unknown
+//! node or session, 405 not a POST, 413 body over `emulation.max_request_body_size`.
+//!
+//! Single node only: Centrifugo forwards requests for another node's session
+//! through the broker; Chorus has no cluster yet, so such a request gets 404
+//! (clients reconnect).
+
+use super::TransportState;
+use super::stream::{Refused, check_origin, is_protobuf, read_body};
+use axum::body::Body;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use chorus_protocol::{Protocol, decode_emulation_request};
+use http::{HeaderMap, StatusCode};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use tokio::sync::mpsc;
+
+/// Command frames buffered per session before the poster waits.
+pub const INBOUND_CAPACITY: usize = 32;
+
+/// Emulated sessions of this node.
+#[derive(Debug, Default)]
+pub struct Sessions {
+    // std Mutex: held only to insert, remove or clone a sender, never across
+    // `.await`.
+    map: Mutex<HashMap<String, mpsc::Sender<Bytes>>>,
+}
+
+impl Sessions {
+    /// Registers a session; it stays until the returned guard is dropped.
+    pub fn register(self: &Arc<Self>, id: String, inbound: mpsc::Sender<Bytes>) -> SessionGuard {
+        self.lock().insert(id.clone(), inbound);
+        SessionGuard {
+            sessions: Arc::clone(self),
+            id,
+        }
+    }
+
+    /// The inbound channel of a session.
+    pub fn get(&self, id: &str) -> Option<mpsc::Sender<Bytes>> {
+        self.lock().get(id).cloned()
+    }
+
+    /// Number of live sessions.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether there are no live sessions.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::Sender<Bytes>>> {
+        self.map.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Keeps a session registered; dropping it (when the connection ends) removes it.
+#[derive(Debug)]
+pub struct SessionGuard {
+    sessions: Arc<Sessions>,
+    id: String,
+}
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        self.sessions.lock().remove(&self.id);
+    }
+}
+
+/// `POST /emulation`.
+pub async fn handler(
+    State(state): State<TransportState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match deliver(&state, &headers, body).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(refused) => refused.into_response(),
+    }
+}
+
+async fn deliver(state: &TransportState, headers: &HeaderMap, body: Body) -> Result<(), Refused> {
+    let cfg = &state.app.config;
+    check_origin(&cfg.client.allowed_origins, headers)?;
+    let body = read_body(body, cfg.emulation.max_request_body_size).await?;
+    let protocol = if is_protobuf(headers) {
+        Protocol::Protobuf
+    } else {
+        Protocol::Json
+    };
+    let req = decode_emulation_request(protocol, &body)
+        .map_err(|e| Refused::BadRequest(e.to_string()))?;
+    let frame = req
+        .commands_frame(protocol)
+        .map_err(|e| Refused::BadRequest(e.to_string()))?;
+    if frame.is_empty() {
+        return Err(Refused::BadRequest("no commands".into()));
+    }
+    if req.node != state.app.node.config().name {
+        return Err(Refused::NotFound("unknown node"));
+    }
+    let inbound = state
+        .sessions
+        .get(&req.session)
+        .ok_or(Refused::NotFound("unknown session"))?;
+    inbound
+        .send(frame)
+        .await
+        .map_err(|_| Refused::NotFound("unknown session"))
+}

@@ -1,0 +1,156 @@
+//! `engine.type: redis` and the `broker` / `presence_manager` sections: two
+//! nodes built from Centrifugo configurations share a real `redis-server`
+//! started on a free port.
+
+use bytes::Bytes;
+use chorus_node::ApiPublish;
+use chorus_server::config::{Config, ConfigFormat};
+use chorus_testkit::services::RedisServer;
+
+fn config(json: &str) -> Config {
+    let loaded =
+        Config::from_str_with_env(json, ConfigFormat::Json, Vec::<(String, String)>::new())
+            .expect("parse");
+    assert!(loaded.unknown_keys.is_empty(), "{:?}", loaded.unknown_keys);
+    loaded.config.validate().expect("valid");
+    loaded.config
+}
+
+fn redis_config(url: &str) -> Config {
+    config(&format!(
+        r#"{{
+            "engine": {{"type": "redis", "redis": {{"address": "{url}", "prefix": "chorus-server-test"}}}},
+            "channel": {{"without_namespace": {{"history_size": 10, "history_ttl": "300s", "presence": true}}}}
+        }}"#
+    ))
+}
+
+/// What node B publishes is in the history node A reads, with the same stream
+/// position: both nodes use the configured Redis.
+#[tokio::test]
+async fn redis_engine_from_config_is_shared_between_nodes() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let cfg = redis_config(&redis.url());
+    let a = chorus_server::engine::build_node(&cfg).expect("node a");
+    let b = chorus_server::engine::build_node(&cfg).expect("node b");
+    let pos = b
+        .publish(
+            "news",
+            Bytes::from_static(b"{\"n\":1}"),
+            ApiPublish::default(),
+        )
+        .await
+        .expect("publish on b");
+    assert_eq!(pos.offset, 1);
+    let h = a
+        .history(
+            "news",
+            chorus_node::HistoryFilter {
+                limit: -1,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("history on a");
+    assert_eq!(h.position, pos);
+    assert_eq!(h.publications.len(), 1);
+    assert_eq!(h.publications[0].data.as_ref(), b"{\"n\":1}");
+}
+
+/// With the Redis engine and Redis stopped, an API publish is an error (100),
+/// never a silent drop.
+#[tokio::test]
+async fn publish_fails_while_redis_is_down() {
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    let mut cfg = redis_config(&redis.url());
+    cfg.engine.redis.connect_timeout = chorus_server::config::GoDuration::from_millis(200);
+    cfg.engine.redis.io_timeout = chorus_server::config::GoDuration::from_millis(300);
+    let node = chorus_server::engine::build_node(&cfg).expect("node");
+    redis.stop();
+    let err = node
+        .publish("news", Bytes::from_static(b"{}"), ApiPublish::default())
+        .await
+        .expect_err("redis is down");
+    assert_eq!(err.code(), 100);
+}
+
+/// A NATS broker has no history: a namespace that needs it is refused at
+/// start-up with a message naming the namespace and the option.
+#[test]
+fn nats_broker_with_history_namespace_is_refused() {
+    let loaded = Config::from_str_with_env(
+        r#"{
+            "broker": {"enabled": true, "type": "nats"},
+            "channel": {"namespaces": [{"name": "chat", "history_size": 10, "history_ttl": "60s"}]}
+        }"#,
+        ConfigFormat::Json,
+        Vec::<(String, String)>::new(),
+    )
+    .expect("parse");
+    let err = loaded.config.validate().expect_err("nats has no history");
+    let msg = err.to_string();
+    assert!(msg.contains("channel.namespaces[\"chat\"]"), "{msg}");
+    assert!(msg.contains("nats"), "{msg}");
+    let loaded = Config::from_str_with_env(
+        r#"{"broker": {"enabled": true, "type": "nats"}, "channel": {"without_namespace": {"force_recovery": true}}}"#,
+        ConfigFormat::Json,
+        Vec::<(String, String)>::new(),
+    )
+    .expect("parse");
+    assert!(
+        loaded.config.validate().is_err(),
+        "recovery needs history too"
+    );
+}
+
+/// Unsupported Redis options fail the start instead of being ignored.
+#[test]
+fn redis_sentinel_is_refused_at_start() {
+    let cfg = config(
+        r#"{"engine": {"type": "redis", "redis": {"address": [], "sentinel_address": "127.0.0.1:26379", "sentinel_master_name": "m"}}}"#,
+    );
+    let err = chorus_server::engine::build_node(&cfg).expect_err("sentinel unsupported");
+    assert!(err.to_string().contains("sentinel"), "{err}");
+}
+
+/// `broker.type: nats` with a Redis presence manager, from a configuration:
+/// a publish goes through NATS (no stream position), history is off (108) and
+/// presence is read from Redis. (Cross-node fan-out over NATS is tested in
+/// `chorus-nats`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_broker_with_redis_presence_from_config() {
+    let (Some(nats), Some(redis)) = (
+        chorus_testkit::services::NatsServer::start(),
+        RedisServer::start(),
+    ) else {
+        return;
+    };
+    let cfg = config(&format!(
+        r#"{{
+            "broker": {{"enabled": true, "type": "nats", "nats": {{"url": "{}"}}}},
+            "presence_manager": {{"enabled": true, "type": "redis", "redis": {{"address": "{}"}}}},
+            "channel": {{"without_namespace": {{"presence": true}}}}
+        }}"#,
+        nats.url(),
+        redis.url()
+    ));
+    let a = chorus_server::engine::build_node(&cfg).expect("node a");
+    let b = chorus_server::engine::build_node(&cfg).expect("node b");
+    let pos = b
+        .publish("news", Bytes::from_static(b"{}"), ApiPublish::default())
+        .await
+        .expect("publish through nats");
+    assert_eq!(pos.offset, 0, "no history with nats");
+    assert_eq!(
+        a.history("news", chorus_node::HistoryFilter::default())
+            .await
+            .expect_err("history off")
+            .code(),
+        108
+    );
+    assert!(a.presence("news").await.expect("presence").is_empty());
+}

@@ -1,0 +1,252 @@
+//! Real external services for tests: `redis-server` and `nats-server` started on
+//! a free loopback port and killed when the guard drops.
+//!
+//! When the binary is missing, [`RedisServer::start`] / [`NatsServer::start`]
+//! **panic under `CI=true`** (a missing service must fail CI, never pass it
+//! silently) and otherwise return `None` after a loud message on stderr, so a
+//! developer without the packages can still run the rest. `scripts/install-deps`
+//! installs both (Debian packages `redis-server` and `nats-server`).
+//!
+//! Readiness is the server's own "ready" log line, read from its output (no
+//! polling, no sleeps).
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Longest wait for a server to say it is ready.
+const READY: Duration = Duration::from_secs(15);
+
+/// Finds an executable on `PATH` or in the usual system directories
+/// (`nats-server` is in `/usr/sbin` on Debian).
+pub fn find_binary(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/usr/local/bin", "/usr/bin", "/sbin"].map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+/// `None` (with a loud message) when `name` is missing, or a panic under `CI=true`.
+fn require(name: &str) -> Option<PathBuf> {
+    if let Some(p) = find_binary(name) {
+        return Some(p);
+    }
+    let msg = format!(
+        "`{name}` is not installed: run scripts/install-deps (apt-get install -y redis-server nats-server)"
+    );
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{msg}; CI=true, so this test fails instead of skipping"
+    );
+    eprintln!("\n!!!!!!!! SKIPPING: {msg} !!!!!!!!\n");
+    None
+}
+
+/// A free TCP port on 127.0.0.1 (bound, then released for the server).
+///
+/// # Panics
+/// If no port can be bound.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind 127.0.0.1:0")
+}
+
+/// Spawns `cmd` and waits until a line of its output contains `ready`; the
+/// error has the output (e.g. the port was taken meanwhile).
+fn spawn_ready(mut cmd: Command, ready: &'static str) -> Result<Child, String> {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|e| format!("spawn {cmd:?}: {e}"))?;
+    let (tx, rx) = mpsc::channel::<String>();
+    let forward = |out: Box<dyn Read + Send>, tx: mpsc::Sender<String>| {
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                // Keep draining after readiness so the pipe never fills up.
+                let _ = tx.send(line);
+            }
+        });
+    };
+    if let Some(out) = child.stdout.take() {
+        forward(Box::new(out), tx.clone());
+    }
+    if let Some(err) = child.stderr.take() {
+        forward(Box::new(err), tx);
+    }
+    let deadline = std::time::Instant::now() + READY;
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if line.contains(ready) => return Ok(child),
+            Ok(line) => seen.push(line),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "service {cmd:?} not ready within {READY:?}; output:\n{}",
+                    seen.join("\n")
+                ));
+            }
+        }
+    }
+}
+
+/// A `redis-server` on a free port; killed on drop.
+#[derive(Debug)]
+pub struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+    binary: PathBuf,
+    // Persistence directory (append-only file) for restart tests.
+    dir: Option<PathBuf>,
+}
+
+impl RedisServer {
+    /// Starts a throw-away server (no persistence), or `None` when
+    /// `redis-server` is missing outside CI (see the module docs).
+    ///
+    /// # Panics
+    /// Under `CI=true` without `redis-server`, or if the server does not start.
+    pub fn start() -> Option<Self> {
+        Self::launch(None)
+    }
+
+    /// Like [`RedisServer::start`], but every write is appended to an AOF file in
+    /// `dir` (fsync always), so [`RedisServer::restart`] keeps the data, as a
+    /// production Redis with persistence would.
+    ///
+    /// # Panics
+    /// Like [`RedisServer::start`].
+    pub fn start_persistent(dir: &Path) -> Option<Self> {
+        Self::launch(Some(dir.to_path_buf()))
+    }
+
+    fn launch(dir: Option<PathBuf>) -> Option<Self> {
+        let binary = require("redis-server")?;
+        let mut server = Self {
+            child: None,
+            port: free_port(),
+            binary,
+            dir,
+        };
+        // A free port can be taken between probing and binding: try a few.
+        let mut attempts = 0;
+        while let Err(e) = server.try_spawn() {
+            attempts += 1;
+            assert!(attempts < 3, "redis-server does not start: {e}");
+            server.port = free_port();
+        }
+        Some(server)
+    }
+
+    fn spawn(&mut self) {
+        if let Err(e) = self.try_spawn() {
+            panic!(
+                "redis-server does not start again on port {}: {e}",
+                self.port
+            );
+        }
+    }
+
+    fn try_spawn(&mut self) -> Result<(), String> {
+        let mut cmd = Command::new(&self.binary);
+        cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", ""]);
+        match &self.dir {
+            Some(dir) => {
+                cmd.args(["--appendonly", "yes", "--appendfsync", "always", "--dir"])
+                    .arg(dir);
+            }
+            None => {
+                cmd.args(["--appendonly", "no"]);
+            }
+        }
+        self.child = Some(spawn_ready(cmd, "Ready to accept connections")?);
+        Ok(())
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `redis://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (SIGKILL: like a crash or a network cut).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port (after [`RedisServer::stop`]).
+    pub fn start_again(&mut self) {
+        if self.child.is_none() {
+            self.spawn();
+        }
+    }
+
+    /// [`RedisServer::stop`], then [`RedisServer::start_again`].
+    pub fn restart(&mut self) {
+        self.stop();
+        self.start_again();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A `nats-server` on a free port; killed on drop.
+#[derive(Debug)]
+pub struct NatsServer {
+    child: Child,
+    port: u16,
+}
+
+impl NatsServer {
+    /// Starts a server, or `None` when `nats-server` is missing outside CI.
+    ///
+    /// # Panics
+    /// Under `CI=true` without `nats-server`, or if the server does not start.
+    pub fn start() -> Option<Self> {
+        let binary = require("nats-server")?;
+        // A free port can be taken between probing and binding: try a few.
+        let mut last = String::new();
+        for _ in 0..3 {
+            let port = free_port();
+            let mut cmd = Command::new(&binary);
+            cmd.args(["-a", "127.0.0.1", "-p", &port.to_string()]);
+            match spawn_ready(cmd, "Server is ready") {
+                Ok(child) => return Some(Self { child, port }),
+                Err(e) => last = e,
+            }
+        }
+        panic!("nats-server does not start: {last}");
+    }
+
+    /// `nats://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
