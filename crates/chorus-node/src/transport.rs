@@ -94,7 +94,7 @@ impl Node {
         };
         let sleep = tokio::time::sleep(std::time::Duration::from_secs(3600));
         tokio::pin!(sleep);
-        let end = loop {
+        let end = 'connection: loop {
             if let Some(at) = client.next_deadline()
                 && sleep.deadline() != at
             {
@@ -111,13 +111,22 @@ impl Node {
                     Some(Ok(frame)) => {
                         counts.messages_received.fetch_add(1, Relaxed);
                         counts.bytes_received.fetch_add(frame.len() as u64, Relaxed);
-                        // Boxed: the command state machines are large and only live
-                        // while a frame is handled; idle connections stay small.
-                        let handling = Box::pin(client.handle_frame(&frame));
-                        match writer.while_pending(&mut io, handling).await {
-                            Pending::Done(Ok(())) => {}
-                            Pending::Done(Err(d)) => client.close(d),
-                            Pending::Ended(end) => break end,
+                        let mut inbound = Inbound::default();
+                        inbound.frames.push_back(frame);
+                        // Frames are handled in order; those that arrive while one
+                        // waits (on a hook, say) queue up behind it.
+                        while let Some(frame) = inbound.frames.pop_front() {
+                            // Boxed: the command state machines are large and only
+                            // live while a frame is handled; idle connections stay small.
+                            let handling = Box::pin(client.handle_frame(&frame));
+                            match writer.while_pending(&mut io, handling, &mut inbound).await {
+                                Pending::Done(Ok(())) => {}
+                                Pending::Done(Err(d)) => client.close(d),
+                                Pending::Ended(end) => break 'connection end,
+                            }
+                        }
+                        if inbound.peer_gone {
+                            break Disconnect::CONNECTION_CLOSED;
                         }
                     }
                     Some(Err(_)) | None => break Disconnect::CONNECTION_CLOSED,
@@ -139,6 +148,18 @@ impl Node {
         }
         Box::pin(client.finish(end)).await;
     }
+}
+
+/// Frames read while a command was pending, beyond which reading pauses (the
+/// transport's own flow control then holds the peer back).
+const MAX_QUEUED_FRAMES: usize = 64;
+
+/// Frames read ahead while a command was pending.
+#[derive(Default)]
+struct Inbound {
+    frames: std::collections::VecDeque<Bytes>,
+    /// The peer closed (or the transport failed) meanwhile.
+    peer_gone: bool,
 }
 
 /// The outcome of a command handled while the outbound queue kept flowing.
@@ -187,16 +208,21 @@ impl<F: Fn(&Disconnect) -> Option<Bytes>> Writer<'_, F> {
         }
     }
 
-    /// Drives a command (which may wait on an application backend) while
-    /// publications and replies already queued for this connection keep being
-    /// written: a slow hook delays only that command's own reply.
+    /// Drives a command (which may wait on an application backend) while the
+    /// connection stays serviced: publications and replies already queued keep
+    /// being written, and the peer keeps being read — its next frames queue in
+    /// `inbound` (bounded) and a peer that goes away is noticed. The command is
+    /// never cancelled half-way (that could leave a subscription half set up); a
+    /// slow hook delays only its own reply.
     async fn while_pending<T: FrameIo, R>(
         &self,
         io: &mut T,
         command: impl Future<Output = R>,
+        inbound: &mut Inbound,
     ) -> Pending<R> {
         tokio::pin!(command);
         loop {
+            let can_read = !inbound.peer_gone && inbound.frames.len() < MAX_QUEUED_FRAMES;
             tokio::select! {
                 biased;
                 result = &mut command => return Pending::Done(result),
@@ -205,6 +231,16 @@ impl<F: Fn(&Disconnect) -> Option<Bytes>> Writer<'_, F> {
                         return Pending::Ended(end);
                     }
                 }
+                frame = io.read_frame(), if can_read => match frame {
+                    Some(Ok(frame)) => {
+                        self.counts.messages_received.fetch_add(1, Relaxed);
+                        self.counts
+                            .bytes_received
+                            .fetch_add(frame.len() as u64, Relaxed);
+                        inbound.frames.push_back(frame);
+                    }
+                    Some(Err(_)) | None => inbound.peer_gone = true,
+                },
             }
         }
     }

@@ -616,8 +616,22 @@ async fn a_slow_hook_does_not_hold_back_publications() {
         Some(1),
         "the publication is not held behind the pending command"
     );
+    // A command sent meanwhile is read ahead and answered after the first, in order.
+    let mut enc = chorus_protocol::FrameEncoder::new(Protocol::Json);
+    enc.append(&Command {
+        id: 78,
+        unsubscribe: Some(chorus_protocol::UnsubscribeRequest {
+            channel: "p:live".into(),
+        }),
+        ..Command::default()
+    })
+    .unwrap();
+    peer.to_server.send(enc.finish()).unwrap();
     release.notify_one();
     let reply = peer.recv().await;
     assert_eq!(reply.id, 77);
     assert_eq!(&reply.rpc.unwrap().data[..], b"{\"done\":true}");
+    let reply = peer.recv().await;
+    assert_eq!(reply.id, 78);
+    assert!(reply.unsubscribe.is_some());
 }
