@@ -249,6 +249,18 @@ pub(crate) struct Handlers {
     pub(crate) disconnect: Option<Notify<DisconnectEvent>>,
 }
 
+impl Handlers {
+    /// Whether a hook that runs after connect is set (it may forward the
+    /// connection's request headers).
+    pub(crate) fn sees_requests_after_connect(&self) -> bool {
+        self.subscribe.is_some()
+            || self.publish.is_some()
+            || self.rpc.is_some()
+            || self.refresh.is_some()
+            || self.sub_refresh.is_some()
+    }
+}
+
 impl std::fmt::Debug for Handlers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Handlers")

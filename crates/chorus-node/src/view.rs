@@ -18,8 +18,9 @@ pub(crate) struct View {
     pub(crate) delta: bool,
     /// Every publication of the channel is a delta candidate (`delta_publish`).
     pub(crate) delta_publish: bool,
-    /// Only publications whose tags match are delivered.
-    pub(crate) filter: Option<FilterNode>,
+    /// Only publications whose tags match are delivered. Boxed: most
+    /// subscriptions have none, and idle subscriptions should stay small.
+    pub(crate) filter: Option<Box<FilterNode>>,
     // Offset of the publication whose payload the client holds as its delta base
     // (0: none usable). Written by whichever task delivers to this subscription;
     // deliveries for one channel are serialized (broker ordering contract), so a
@@ -29,7 +30,7 @@ pub(crate) struct View {
 
 impl View {
     /// A view with these negotiated settings.
-    pub(crate) fn new(delta: bool, delta_publish: bool, filter: Option<FilterNode>) -> Self {
+    pub(crate) fn new(delta: bool, delta_publish: bool, filter: Option<Box<FilterNode>>) -> Self {
         Self {
             delta,
             delta_publish,

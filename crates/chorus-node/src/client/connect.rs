@@ -121,6 +121,12 @@ impl Client {
         let _ = self.shared.app.set((req.name.clone(), req.version.clone()));
         self.status = Status::Connected;
         self.node.inner.hub.add_client(&self.shared);
+        // The opening request and emulated headers stay only while a hook may
+        // still forward them (proxies); an idle connection keeps nothing else.
+        if !self.node.inner.handlers.sees_requests_after_connect() {
+            self.request = None;
+            self.emulated_headers = std::sync::Arc::default();
+        }
 
         let ping = cfg.ping_interval;
         let mut result = ConnectResult {

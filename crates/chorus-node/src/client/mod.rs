@@ -288,8 +288,9 @@ pub struct Client {
     timers: Timers,
     // Method of the command being handled (labels error-reply metrics).
     method: crate::metrics::Method,
-    // Per-connection command rate limits (`None`: unlimited).
-    limiter: Option<crate::limits::CommandLimiter>,
+    // Per-connection command rate limits (`None`: unlimited). Boxed: usually
+    // off, and every byte here is paid by every idle connection.
+    limiter: Option<Box<crate::limits::CommandLimiter>>,
 }
 
 pub(crate) fn unix_now() -> i64 {
@@ -348,7 +349,8 @@ impl Client {
             method: crate::metrics::Method::Unknown,
             limiter: crate::limits::CommandLimiter::new(
                 node.config().client.command_rate_limit.as_deref(),
-            ),
+            )
+            .map(Box::new),
         }
     }
 

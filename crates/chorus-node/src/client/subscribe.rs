@@ -116,7 +116,7 @@ fn negotiate_view(
                 return Err(ClientError::BadRequest);
             }
             crate::filter::validate(tf).map_err(|_| ClientError::BadRequest)?;
-            Some(tf.clone())
+            Some(Box::new(tf.clone()))
         }
     };
     Ok(View::new(delta, options.delta_publish, filter))
