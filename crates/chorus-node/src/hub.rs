@@ -223,9 +223,14 @@ pub(crate) struct Subscriber {
 #[derive(Debug, Default)]
 struct ChannelEntry {
     subs: HashMap<Arc<str>, Subscriber>,
-    // (offset, payload) of the last publication fanned out. Updated once per
-    // publication (not per subscriber); publications of one channel arrive in
-    // order (broker contract), the mutex only makes the update safe.
+    // Subscribers that negotiated delta compression; changed under the channel
+    // map's write lock. While it is 0 the fan-out skips `last` entirely.
+    delta_subs: usize,
+    // (offset, payload) of the last publication fanned out while delta
+    // subscribers were present. Updated once per publication (not per
+    // subscriber); publications of one channel arrive in order (broker
+    // contract), the mutex only makes the update safe. A stale entry is harmless:
+    // it is used only for the offset right after its own.
     last: Mutex<Option<(u64, Bytes)>>,
 }
 
@@ -233,6 +238,9 @@ impl ChannelEntry {
     /// Records the publication at `offset` and returns the payload of `offset - 1`
     /// when that was the previous one fanned out.
     fn advance(&self, offset: u64, data: &Bytes) -> Option<Bytes> {
+        if self.delta_subs == 0 {
+            return None;
+        }
         let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
         let prev = last
             .take()
@@ -307,12 +315,25 @@ impl Hub {
     pub(crate) fn add_sub(&self, channel: &str, sub: Subscriber) -> bool {
         let mut channels = write(&self.channels);
         let first = !channels.contains_key(channel);
-        channels
-            .entry(Arc::from(channel))
-            .or_default()
-            .subs
-            .insert(Arc::clone(&sub.client.id), sub);
+        let entry = channels.entry(Arc::from(channel)).or_default();
+        let delta = usize::from(sub.delivery.view.delta);
+        let replaced = entry.subs.insert(Arc::clone(&sub.client.id), sub);
+        let replaced_delta = replaced.map_or(0, |old| usize::from(old.delivery.view.delta));
+        entry.delta_subs = entry.delta_subs + delta - replaced_delta;
         first
+    }
+
+    /// Records the payload at `offset` read from history (a recovery), unless the
+    /// fan-out already saw a newer publication.
+    pub(crate) fn learn_last(&self, channel: &str, offset: u64, payload: Bytes) {
+        let channels = read(&self.channels);
+        let Some(entry) = channels.get(channel) else {
+            return;
+        };
+        let mut last = entry.last.lock().unwrap_or_else(PoisonError::into_inner);
+        if offset > 0 && last.as_ref().is_none_or(|(o, _)| *o < offset) {
+            *last = Some((offset, payload));
+        }
     }
 
     /// Removes a subscriber; returns whether the channel has no subscriber left.
@@ -321,7 +342,11 @@ impl Hub {
         let Some(entry) = channels.get_mut(channel) else {
             return false;
         };
-        entry.subs.remove(client_id);
+        if let Some(old) = entry.subs.remove(client_id)
+            && old.delivery.view.delta
+        {
+            entry.delta_subs -= 1;
+        }
         if entry.subs.is_empty() {
             channels.remove(channel);
             return true;

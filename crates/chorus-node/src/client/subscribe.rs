@@ -197,12 +197,17 @@ impl Client {
                 let view = &delivery.view;
                 result.delta = view.delta;
                 if view.delta {
-                    crate::delta::encode_sequence(
+                    let top = result.publications.last().map_or(0, |p| p.offset);
+                    let payload = crate::delta::encode_sequence(
                         self.shared.protocol,
                         &mut result.publications,
                         None,
                     );
-                    view.set_base(result.publications.last().map_or(0, |p| p.offset));
+                    view.set_base(top);
+                    // The recovered top is the base of the next live delta.
+                    if let Some(payload) = payload {
+                        node.inner.hub.learn_last(channel, top, payload);
+                    }
                 }
                 let epoch_of_result = result.epoch.clone();
                 if p.presence {
