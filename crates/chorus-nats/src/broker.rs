@@ -48,6 +48,9 @@ pub struct NatsBroker {
     // Channel -> the task forwarding its subscription. A std mutex: held only to
     // insert or remove, never across `.await`.
     subscriptions: Mutex<HashMap<String, AbortHandle>>,
+    // The tasks forwarding this node's control subjects (`<prefix>.control`,
+    // `<prefix>.node.<id>`), started with the connection.
+    control: Mutex<Vec<AbortHandle>>,
 }
 
 impl std::fmt::Debug for NatsBroker {
@@ -71,6 +74,7 @@ impl NatsBroker {
             events,
             client: OnceCell::new(),
             subscriptions: Mutex::default(),
+            control: Mutex::default(),
         }
     }
 
@@ -88,15 +92,54 @@ impl NatsBroker {
                 let options = async_nats::ConnectOptions::new()
                     .connection_timeout(self.config.dial_timeout)
                     .max_reconnects(None);
-                tokio::time::timeout(
+                let client = tokio::time::timeout(
                     self.config.dial_timeout * 2,
                     options.connect(self.config.url.as_str()),
                 )
                 .await
                 .map_err(|_| failed("connect", "timed out"))?
-                .map_err(|e| failed("connect", e))
+                .map_err(|e| failed("connect", e))?;
+                self.subscribe_control(&client).await?;
+                Ok(client)
             })
             .await
+    }
+
+    /// Subscribes the node's control subjects, when the sink takes control
+    /// messages.
+    async fn subscribe_control(&self, client: &async_nats::Client) -> Result<(), BackendError> {
+        let Some(node) = self.events.control_node() else {
+            return Ok(());
+        };
+        let prefix = &self.config.prefix;
+        for subject in [format!("{prefix}.control"), format!("{prefix}.node.{node}")] {
+            let mut subscriber = client
+                .subscribe(subject)
+                .await
+                .map_err(|e| failed("subscribe", e))?;
+            let events = Arc::clone(&self.events);
+            let task = tokio::spawn(async move {
+                while let Some(message) = subscriber.next().await {
+                    events.on_control(message.payload);
+                }
+            });
+            self.control
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(task.abort_handle());
+        }
+        Ok(())
+    }
+
+    fn stop_control(&self) {
+        for task in self
+            .control
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain(..)
+        {
+            task.abort();
+        }
     }
 
     fn subject(&self, channel: &str) -> String {
@@ -131,6 +174,7 @@ impl Drop for NatsBroker {
         for (_, task) in self.lock().drain() {
             task.abort();
         }
+        self.stop_control();
     }
 }
 
@@ -258,10 +302,28 @@ impl Broker for NatsBroker {
             .is_some_and(|c| c.connection_state() == async_nats::connection::State::Connected)
     }
 
+    async fn publish_control(
+        &self,
+        data: bytes::Bytes,
+        node: Option<&str>,
+    ) -> Result<(), BackendError> {
+        let client = self.client().await?;
+        let prefix = &self.config.prefix;
+        let subject = node.map_or_else(
+            || format!("{prefix}.control"),
+            |n| format!("{prefix}.node.{n}"),
+        );
+        client
+            .publish(subject, data)
+            .await
+            .map_err(|e| failed("publish", e))
+    }
+
     async fn shutdown(&self) {
         for (_, task) in self.lock().drain() {
             task.abort();
         }
+        self.stop_control();
         if let Some(client) = self.client.get() {
             let _ = client.drain().await;
         }

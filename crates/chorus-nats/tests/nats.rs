@@ -133,3 +133,18 @@ async fn connect_to_missing_nats_fails() {
     assert!(b.connect().await.is_err());
     assert!(!b.healthy().await);
 }
+
+/// The node-to-node control plane over NATS subjects (`<prefix>.control`,
+/// `<prefix>.node.<id>`): two nodes pass the testkit contract.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_plane_over_nats() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let cfg = config(&nats);
+    chorus_testkit::cluster::control_plane(|builder| {
+        let cfg = cfg.clone();
+        builder.broker(move |events| NatsBroker::new(cfg, events))
+    })
+    .await;
+}

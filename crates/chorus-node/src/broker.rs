@@ -3,6 +3,7 @@
 
 use crate::error::BackendError;
 use async_trait::async_trait;
+use bytes::Bytes;
 use chorus_protocol::{ClientInfo, Publication};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -99,6 +100,20 @@ pub trait BrokerEvents: Send + Sync + 'static {
     fn on_stream_interrupted(&self, channel: &str) {
         let _ = channel;
     }
+    /// A control message for this node arrived (sent with
+    /// [`Broker::publish_control`] by any node, this one included: receivers
+    /// ignore their own). Called from the broker's receive path: the sink must
+    /// not block. Default: dropped, for sinks that are no node.
+    fn on_control(&self, data: Bytes) {
+        let _ = data;
+    }
+    /// The id of the node whose control messages this sink takes, or `None`
+    /// (the default) when it takes none. A networked broker reads it once, when
+    /// it is built, and then receives both the control messages sent to every
+    /// node and those addressed to this id.
+    fn control_node(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// PUB/SUB and history.
@@ -142,6 +157,18 @@ pub trait Broker: Send + Sync + 'static {
     ) -> Result<HistoryResult, BackendError>;
     /// Removes a channel's publications, keeping its epoch and top offset.
     async fn remove_history(&self, channel: &str) -> Result<(), BackendError>;
+    /// Sends an opaque control message to every node (`node: None`) or to the
+    /// node with that id, through the same servers as publications; receivers
+    /// get it through [`BrokerEvents::on_control`]. At most once, and in order
+    /// per sender. Node discovery, `info` over all nodes and API calls that must
+    /// reach the node holding a connection are built on it.
+    ///
+    /// Default: `Ok(())` with nothing sent, right for in-process brokers, whose
+    /// node is the only one.
+    async fn publish_control(&self, data: Bytes, node: Option<&str>) -> Result<(), BackendError> {
+        let _ = (data, node);
+        Ok(())
+    }
     /// Whether the broker can serve requests now (backs the server's `/health`,
     /// which answers 503 while this is `false`). Default: always `true`, right for
     /// in-process brokers; networked brokers report whether their backend is

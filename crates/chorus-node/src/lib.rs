@@ -55,6 +55,7 @@ mod auth;
 mod broker;
 mod channel;
 mod client;
+mod cluster;
 mod config;
 mod connections;
 mod delta;
@@ -86,6 +87,7 @@ pub use broker::{
 };
 pub use channel::{ChannelOptions, ChannelRules, DataFormat, RecoveryMode, ResolvedChannel};
 pub use client::{Client, TransportInfo, UpgradeRequest, uni_connect_error_disconnect};
+pub use cluster::EmulationSink;
 pub use config::{ClientConfig, NodeConfig};
 pub use connections::ConnectionInfo;
 pub use error::{ApiError, BackendError, ClientError, Disconnect};

@@ -342,6 +342,14 @@ impl BrokerEvents for CountingEvents {
     fn on_stream_interrupted(&self, channel: &str) {
         self.inner.on_stream_interrupted(channel);
     }
+
+    fn on_control(&self, data: bytes::Bytes) {
+        self.inner.on_control(data);
+    }
+
+    fn control_node(&self) -> Option<&str> {
+        self.inner.control_node()
+    }
 }
 
 /// The node's broker, counting what is sent to it and timing publishes.
@@ -398,6 +406,14 @@ impl Broker for MeteredBroker {
 
     async fn remove_history(&self, channel: &str) -> Result<(), BackendError> {
         self.inner.remove_history(channel).await
+    }
+
+    async fn publish_control(
+        &self,
+        data: bytes::Bytes,
+        node: Option<&str>,
+    ) -> Result<(), BackendError> {
+        self.inner.publish_control(data, node).await
     }
 
     async fn healthy(&self) -> bool {

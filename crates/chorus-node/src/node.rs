@@ -123,6 +123,9 @@ pub(crate) struct NodeInner {
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
     // Node-wide client publish throttle (per user / per channel token buckets).
     pub(crate) publish_throttle: crate::throttle::PublishThrottle,
+    // The other nodes of the cluster (see `cluster`), shared with the broker's
+    // event sink, which applies their control messages.
+    pub(crate) cluster: Arc<crate::cluster::Cluster>,
 }
 
 impl std::fmt::Debug for NodeInner {
@@ -265,10 +268,16 @@ impl NodeBuilder {
     pub fn build(self) -> Node {
         let hub = Arc::new(Hub::default());
         let metrics = Arc::new(crate::metrics::Metrics::default());
-        // The broker and its event sink are wrapped to count messages both ways.
-        let events: Arc<dyn BrokerEvents> = Arc::new(crate::metrics::CountingEvents {
-            inner: Arc::clone(&hub) as Arc<dyn BrokerEvents>,
-            metrics: Arc::clone(&metrics),
+        let uid = uuid::Uuid::new_v4().to_string();
+        let cluster = Arc::new(crate::cluster::Cluster::new(uid.clone()));
+        // The broker and its event sink are wrapped to count messages both ways;
+        // the outer sink takes control messages from other nodes.
+        let events: Arc<dyn BrokerEvents> = Arc::new(crate::cluster::Inbox {
+            inner: Arc::new(crate::metrics::CountingEvents {
+                inner: Arc::clone(&hub) as Arc<dyn BrokerEvents>,
+                metrics: Arc::clone(&metrics),
+            }),
+            cluster: Arc::clone(&cluster),
         });
         let broker: Arc<dyn Broker> = match self.broker {
             Some(make) => make(events),
@@ -285,7 +294,7 @@ impl NodeBuilder {
         let node = Node {
             inner: Arc::new(NodeInner {
                 config: self.config,
-                uid: uuid::Uuid::new_v4().to_string(),
+                uid,
                 started: tokio::time::Instant::now(),
                 hub,
                 broker,
@@ -297,9 +306,12 @@ impl NodeBuilder {
                 shutdown: CancellationToken::new(),
                 metrics,
                 publish_throttle: crate::throttle::PublishThrottle::default(),
+                cluster,
             }),
         };
+        node.inner.cluster.attach(&node.inner);
         node.spawn_position_checks();
+        node.spawn_heartbeat();
         node
     }
 }
@@ -449,25 +461,31 @@ impl Node {
         }
     }
 
-    /// Subscribes the user's connections to a channel server-side (API `subscribe`).
+    /// Subscribes the user's connections, on every node, to a channel
+    /// server-side (API `subscribe`).
     ///
     /// # Errors
-    /// 102 / 107 for bad channels.
+    /// 102 / 107 for bad channels; 100 when other nodes cannot be told.
     pub async fn subscribe(&self, req: ServerSubscribe) -> Result<(), ApiError> {
         self.resolve(&req.channel).map_err(channel_error)?;
+        let command = crate::cluster::Command::Subscribe((&req).into());
+        self.subscribe_local(req);
+        self.broadcast(command).await
+    }
+
+    pub(crate) fn subscribe_local(&self, req: ServerSubscribe) {
         let user = req.user.clone();
         let client = req.client.clone();
         self.send_control(&user, client.as_deref(), || {
             Control::Subscribe(Box::new(req.clone()))
         });
-        Ok(())
     }
 
-    /// Unsubscribes the user's connections from a channel (API `unsubscribe`); they
-    /// get an unsubscribe push with code 2000.
+    /// Unsubscribes the user's connections, on every node, from a channel (API
+    /// `unsubscribe`); they get an unsubscribe push with code 2000.
     ///
     /// # Errors
-    /// 102 / 107 for bad channels.
+    /// 102 / 107 for bad channels; 100 when other nodes cannot be told.
     pub async fn unsubscribe(
         &self,
         user: &str,
@@ -475,16 +493,46 @@ impl Node {
         client: Option<&str>,
     ) -> Result<(), ApiError> {
         self.resolve(channel).map_err(channel_error)?;
-        self.send_control(user, client, || Control::Unsubscribe(channel.to_owned()));
-        Ok(())
+        self.unsubscribe_local(user, channel, client);
+        self.broadcast(crate::cluster::Command::Unsubscribe {
+            user: user.to_owned(),
+            channel: channel.to_owned(),
+            client: client.map(str::to_owned),
+        })
+        .await
     }
 
-    /// Disconnects the user's connections (API `disconnect`), except the client ids
-    /// in `whitelist`.
+    pub(crate) fn unsubscribe_local(&self, user: &str, channel: &str, client: Option<&str>) {
+        self.send_control(user, client, || Control::Unsubscribe(channel.to_owned()));
+    }
+
+    /// Disconnects the user's connections on every node (API `disconnect`),
+    /// except the client ids in `whitelist`.
+    ///
+    /// # Errors
+    /// 100 when other nodes cannot be told (local connections are disconnected).
     pub async fn disconnect(
         &self,
         user: &str,
         disconnect: Disconnect,
+        client: Option<&str>,
+        whitelist: &[String],
+    ) -> Result<(), ApiError> {
+        self.disconnect_local(user, &disconnect, client, whitelist);
+        self.broadcast(crate::cluster::Command::Disconnect {
+            user: user.to_owned(),
+            client: client.map(str::to_owned),
+            whitelist: whitelist.to_vec(),
+            code: disconnect.code,
+            reason: disconnect.reason.into_owned(),
+        })
+        .await
+    }
+
+    pub(crate) fn disconnect_local(
+        &self,
+        user: &str,
+        disconnect: &Disconnect,
         client: Option<&str>,
         whitelist: &[String],
     ) {
@@ -495,8 +543,17 @@ impl Node {
         }
     }
 
-    /// Refreshes the user's connections (API `refresh`).
-    pub async fn refresh(&self, req: ServerRefresh) {
+    /// Refreshes the user's connections on every node (API `refresh`).
+    ///
+    /// # Errors
+    /// 100 when other nodes cannot be told (local connections are refreshed).
+    pub async fn refresh(&self, req: ServerRefresh) -> Result<(), ApiError> {
+        let command = crate::cluster::Command::Refresh((&req).into());
+        self.refresh_local(req);
+        self.broadcast(command).await
+    }
+
+    pub(crate) fn refresh_local(&self, req: ServerRefresh) {
         let user = req.user.clone();
         let client = req.client.clone();
         self.send_control(&user, client.as_deref(), || {
@@ -606,6 +663,7 @@ impl Node {
     /// its backends.
     pub async fn shutdown(&self, deadline: Duration) {
         self.inner.shutdown.cancel();
+        self.say_goodbye().await;
         for c in self.inner.hub.all_clients() {
             c.disconnect(Disconnect::SHUTDOWN);
         }

@@ -226,7 +226,8 @@ async fn uni_disconnect_is_a_bare_push_before_close() {
     let mut peer = uni(&node, ConnectRequest::default());
     let _ = peer.push().await;
     node.disconnect("u", Disconnect::FORCE_NO_RECONNECT, None, &[])
-        .await;
+        .await
+        .expect("api call");
     let frame = peer.frame().await;
     assert!(
         frame.starts_with(b"{\"disconnect\":{\"code\":3503"),
@@ -244,7 +245,8 @@ async fn without_disconnect_push_only_closes() {
     let mut peer = open(&node, transport);
     let _ = peer.push().await;
     node.disconnect("u", Disconnect::FORCE_NO_RECONNECT, None, &[])
-        .await;
+        .await
+        .expect("api call");
     assert_eq!(peer.closed().await, 3503);
 }
 
@@ -265,10 +267,11 @@ async fn emulated_session_reports_session_and_node_and_pushes_disconnect() {
     peer.to_server.send(enc.finish()).unwrap();
     let connect = peer.reply().await.connect.expect("connect reply");
     assert_eq!(connect.session, "s-1");
-    assert_eq!(connect.node, node.config().name);
+    assert_eq!(connect.node, node.info().uid, "the node's unique id routes emulation");
     assert!(connect.pong);
     node.disconnect("u", Disconnect::FORCE_NO_RECONNECT, None, &[])
-        .await;
+        .await
+        .expect("api call");
     let push = peer.reply().await.push.expect("reply-wrapped push");
     assert_eq!(push.disconnect.unwrap().code, 3503);
     assert_eq!(peer.closed().await, 3503);
@@ -289,7 +292,8 @@ async fn bidirectional_connect_has_no_session_and_closes_without_push() {
     let connect = peer.reply().await.connect.unwrap();
     assert!(connect.session.is_empty() && connect.node.is_empty());
     node.disconnect("u", Disconnect::FORCE_NO_RECONNECT, None, &[])
-        .await;
+        .await
+        .expect("api call");
     assert_eq!(peer.closed().await, 3503);
 }
 

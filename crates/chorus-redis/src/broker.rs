@@ -74,7 +74,16 @@ impl RedisBroker {
         let shards = engine
             .shards()
             .iter()
-            .map(|shard| {
+            .enumerate()
+            .map(|(i, shard)| {
+                // Control messages go through the first shard only.
+                let control = match events.control_node() {
+                    Some(node) if i == 0 => vec![
+                        engine.keys().control_channel(),
+                        engine.keys().node_channel(node),
+                    ],
+                    _ => Vec::new(),
+                };
                 let wanted = Arc::new(Wanted::default());
                 let connected = Arc::new(AtomicBool::new(false));
                 let (tx, rx) = mpsc::unbounded_channel();
@@ -86,6 +95,7 @@ impl RedisBroker {
                     connected: Arc::clone(&connected),
                     requests: rx,
                     cancel: cancel.child_token(),
+                    control,
                 };
                 tokio::spawn(task.run());
                 ShardSubscription {
@@ -264,6 +274,19 @@ impl Broker for RedisBroker {
             .query::<i64>(&cmd)
             .await
             .map(|_| ())
+    }
+
+    /// `PUBLISH`es on the first shard to `P.control` or `P.node.<id>`.
+    async fn publish_control(
+        &self,
+        data: bytes::Bytes,
+        node: Option<&str>,
+    ) -> Result<(), BackendError> {
+        let keys = self.engine.keys();
+        let name = node.map_or_else(|| keys.control_channel(), |n| keys.node_channel(n));
+        let mut cmd = redis::cmd("PUBLISH");
+        cmd.arg(name).arg(&data[..]);
+        self.engine.shards()[0].query::<i64>(&cmd).await.map(|_| ())
     }
 
     /// Whether every shard's PUB/SUB connection is up (a flag its subscriber

@@ -4,7 +4,8 @@
 //! With `P` the prefix (default `centrifugo`): PUB/SUB channel `P.client.<ch>`,
 //! stream `P.stream.<ch>`, stream meta `P.stream.meta.<ch>`, idempotency results
 //! `P.result.<ch>.<key>`, presence `P.presence.data.<ch>` and
-//! `P.presence.expire.<ch>`. In Redis Cluster mode the channel part of every key
+//! `P.presence.expire.<ch>`; control messages travel on `P.control` (every
+//! node) and `P.node.<id>` (one node). In Redis Cluster mode the channel part of every key
 //! is a hash tag (`{ch}`), so all keys of one channel live in one slot and one
 //! Lua script can touch them together.
 
@@ -34,6 +35,16 @@ impl Keys {
     /// The PUB/SUB channel carrying a channel's publications, joins and leaves.
     pub(crate) fn client_channel(&self, channel: &str) -> String {
         format!("{}.client.{channel}", self.prefix)
+    }
+
+    /// The PUB/SUB channel carrying control messages to every node.
+    pub(crate) fn control_channel(&self) -> String {
+        format!("{}.control", self.prefix)
+    }
+
+    /// The PUB/SUB channel carrying control messages to one node.
+    pub(crate) fn node_channel(&self, node: &str) -> String {
+        format!("{}.node.{node}", self.prefix)
     }
 
     /// The channel name of a PUB/SUB channel name, if it is one of ours.
@@ -115,6 +126,8 @@ mod tests {
         assert_eq!(k.presence_expire("c"), "centrifugo.presence.expire.c");
         assert_eq!(k.channel_of("centrifugo.client.chat:1"), Some("chat:1"));
         assert_eq!(k.channel_of("other.client.chat:1"), None);
+        assert_eq!(k.control_channel(), "centrifugo.control");
+        assert_eq!(k.node_channel("n1"), "centrifugo.node.n1");
     }
 
     #[test]

@@ -76,6 +76,10 @@ pub(crate) struct Subscriber {
     pub(crate) connected: Arc<AtomicBool>,
     pub(crate) requests: mpsc::UnboundedReceiver<Request>,
     pub(crate) cancel: CancellationToken,
+    /// PUB/SUB names of the node's control channels (`P.control`,
+    /// `P.node.<id>`), subscribed for the whole session; set on the first
+    /// shard only, when the event sink takes control messages.
+    pub(crate) control: Vec<String>,
 }
 
 /// Why a connected session ended.
@@ -146,8 +150,10 @@ impl Subscriber {
         let io = self.shard.io_timeout();
         let (mut sink, mut stream) = pubsub.split();
         let wanted = self.wanted.snapshot();
-        if !wanted.is_empty() {
-            let names: Vec<String> = wanted.iter().map(|c| self.keys.client_channel(c)).collect();
+        if !wanted.is_empty() || !self.control.is_empty() {
+            let mut names: Vec<String> =
+                wanted.iter().map(|c| self.keys.client_channel(c)).collect();
+            names.extend(self.control.iter().cloned());
             match tokio::time::timeout(io, sink.subscribe(&names)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => return End::Lost(format!("resubscribe: {e}")),
@@ -215,6 +221,11 @@ impl Subscriber {
     /// Decodes one message and hands it to the node, unless the channel is no
     /// longer wanted (messages already in flight when it was unsubscribed).
     fn deliver(&self, pubsub_channel: &str, payload: &[u8]) {
+        if self.control.iter().any(|c| c == pubsub_channel) {
+            self.events
+                .on_control(bytes::Bytes::copy_from_slice(payload));
+            return;
+        }
         let Some(channel) = self.keys.channel_of(pubsub_channel) else {
             return;
         };

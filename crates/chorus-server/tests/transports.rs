@@ -95,7 +95,7 @@ async fn http_stream_json_connect_subscribe_publish() {
     let mut stream = open_http_stream_json(addr, &[connect(1, token("alice", None, &[]))]).await;
     let connect = json_reply(&stream.line().await.unwrap()).connect.unwrap();
     assert!(!connect.session.is_empty());
-    assert_eq!(connect.node, state.node.config().name);
+    assert_eq!(connect.node, state.node.info().uid);
     assert!(connect.pong);
 
     let (node, session) = (connect.node.clone(), connect.session.clone());
@@ -282,7 +282,7 @@ async fn endpoint_error_statuses() {
         .await
         .unwrap();
     assert_eq!(status(protobuf_garbage), 400);
-    let node = state.node.config().name.clone();
+    let node = state.node.info().uid;
     assert_eq!(
         emulate_json(addr, &node, "no-such-session", &[subscribe(1, "x")]).await,
         404

@@ -105,6 +105,14 @@ async function refreshNodes() {
     cpu, s.rss_bytes != null ? (s.rss_bytes / 1048576).toFixed(1) + " MB" : "",
     inRate.toFixed(1), outRate.toFixed(1)].forEach((v) => cell(row, String(v)));
   tbody.appendChild(row);
+  // Other nodes of the cluster: their last heartbeat (no process figures).
+  for (const n of s.others || []) {
+    const other = document.createElement("tr");
+    other.className = "node other";
+    [n.name, n.version, fmtUptime(n.uptime), n.num_clients, n.num_users, n.num_subs, n.num_channels,
+      "", "", "", ""].forEach((v) => cell(other, String(v)));
+    tbody.appendChild(other);
+  }
   drawChart();
 }
 

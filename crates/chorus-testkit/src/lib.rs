@@ -5,8 +5,10 @@
 //! anything unexpected: a bounded wait ([`WAIT`]) instead of hanging, a clear
 //! message instead of a silent error.
 //!
-//! [`conformance`] is the contract suite every broker / presence backend must pass.
+//! [`conformance`] is the contract suite every broker / presence backend must pass;
+//! [`cluster`] checks the node-to-node control plane of networked brokers.
 
+pub mod cluster;
 pub mod conformance;
 pub mod services;
 

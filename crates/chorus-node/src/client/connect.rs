@@ -140,7 +140,7 @@ impl Client {
         };
         if let Some(session) = &self.session {
             result.session.clone_from(session);
-            result.node.clone_from(&self.node.config().name);
+            result.node.clone_from(&self.node.inner.uid);
         }
         // With a refresh hook the server refreshes by itself: the client is not told.
         if let Some(at) = self.expire_at

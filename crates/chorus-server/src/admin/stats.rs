@@ -1,5 +1,6 @@
 //! The nodes page's figures: the `info` numbers plus process CPU and memory and
-//! the message counters (the page turns counters into per-second rates).
+//! the message counters (the page turns counters into per-second rates), and
+//! the other nodes of the cluster as their heartbeats describe them.
 
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -27,6 +28,22 @@ pub(super) struct NodeStats {
     messages_out: u64,
     /// Publications sent to the broker.
     publications: u64,
+    /// The other nodes of the cluster, with the figures of their last
+    /// heartbeat (process and rate figures are this node's only).
+    others: Vec<OtherNode>,
+}
+
+/// Another node, as its heartbeat described it.
+#[derive(Debug, Serialize)]
+pub(super) struct OtherNode {
+    uid: String,
+    name: String,
+    version: String,
+    uptime: u32,
+    num_clients: u32,
+    num_users: u32,
+    num_subs: u32,
+    num_channels: u32,
 }
 
 pub(super) fn node_stats(node: &Node) -> NodeStats {
@@ -56,5 +73,20 @@ pub(super) fn node_stats(node: &Node) -> NodeStats {
         messages_in,
         messages_out,
         publications: node.metrics().messages_sent.publication.load(Relaxed),
+        others: node
+            .nodes()
+            .into_iter()
+            .skip(1) // This node comes first.
+            .map(|n| OtherNode {
+                uid: n.uid,
+                name: n.name,
+                version: n.version,
+                uptime: n.uptime,
+                num_clients: n.num_clients,
+                num_users: n.num_users,
+                num_subs: n.num_subs,
+                num_channels: n.num_channels,
+            })
+            .collect(),
     }
 }

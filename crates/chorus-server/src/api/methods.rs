@@ -190,10 +190,10 @@ impl ApiExecutor {
         Ok(UnsubscribeResult {})
     }
 
-    /// `disconnect`: default code 3503 "force disconnect".
+    /// `disconnect`: default code 3503 "force disconnect", on every node.
     ///
     /// # Errors
-    /// None today (kept fallible for other engines).
+    /// 100 when the other nodes cannot be told.
     pub async fn disconnect(&self, req: DisconnectRequest) -> Result<DisconnectResult, ApiError> {
         let disconnect = match req.disconnect {
             Some(d) => Disconnect::new(d.code, d.reason),
@@ -206,14 +206,14 @@ impl ApiExecutor {
                 non_empty(&req.client),
                 &req.whitelist,
             )
-            .await;
+            .await?;
         Ok(DisconnectResult {})
     }
 
-    /// `refresh`.
+    /// `refresh`, on every node.
     ///
     /// # Errors
-    /// None today (kept fallible for other engines).
+    /// 100 when the other nodes cannot be told.
     pub async fn refresh(&self, req: RefreshRequest) -> Result<RefreshResult, ApiError> {
         let mut refresh = ServerRefresh::default();
         refresh.client = non_empty(&req.client).map(str::to_owned);
@@ -221,7 +221,7 @@ impl ApiExecutor {
         refresh.expire_at = (req.expire_at != 0).then_some(req.expire_at);
         refresh.info = req.info.map(RawJson::into_bytes);
         refresh.user = req.user;
-        self.node.refresh(refresh).await;
+        self.node.refresh(refresh).await?;
         Ok(RefreshResult {})
     }
 
@@ -289,25 +289,27 @@ impl ApiExecutor {
         Ok(HistoryRemoveResult {})
     }
 
-    /// `channels`: channels with subscribers on this node.
+    /// `channels`: channels with subscribers on any node.
     ///
     /// # Errors
-    /// None today (kept fallible for other engines).
+    /// 100 when the other nodes cannot be asked.
     pub async fn channels(&self, req: ChannelsRequest) -> Result<ChannelsResult, ApiError> {
         let channels = self
             .node
-            .channels(non_empty(&req.pattern))
+            .cluster_channels(non_empty(&req.pattern))
+            .await?
             .into_iter()
             .map(|(name, num_clients)| (name, ChannelInfo { num_clients }))
             .collect();
         Ok(ChannelsResult { channels })
     }
 
-    /// `connections`: this node's connections (all, or one user's), as
+    /// `connections`: connections on every node (all, or one user's), as
     /// Centrifugo PRO's method, without its CEL `expression` filter.
     ///
     /// # Errors
-    /// 107 when `expression` is set (not supported).
+    /// 107 when `expression` is set (not supported); 100 when the other nodes
+    /// cannot be asked.
     pub async fn connections(
         &self,
         req: ConnectionsRequest,
@@ -319,20 +321,22 @@ impl ApiExecutor {
         }
         let connections = self
             .node
-            .connections(non_empty(&req.user))
+            .cluster_connections(non_empty(&req.user))
+            .await?
             .into_iter()
             .map(|(id, c)| (id, c.into()))
             .collect();
         Ok(ConnectionsResult { connections })
     }
 
-    /// `info`: this node's statistics.
+    /// `info`: statistics of every node (this one, and those heard of in the
+    /// last few seconds).
     ///
     /// # Errors
-    /// None today (kept fallible for other engines).
+    /// None (kept fallible like every method).
     pub async fn info(&self, _req: InfoRequest) -> Result<InfoResult, ApiError> {
         Ok(InfoResult {
-            nodes: vec![self.node.info().into()],
+            nodes: self.node.nodes().into_iter().map(Into::into).collect(),
         })
     }
 

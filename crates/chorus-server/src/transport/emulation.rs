@@ -8,9 +8,12 @@
 //! order like any other frame. Answers: 204 delivered, 400 malformed, 404 unknown
 //! node or session, 405 not a POST, 413 body over `emulation.max_request_body_size`.
 //!
-//! Single node only: Centrifugo forwards requests for another node's session
-//! through the broker; Chorus has no cluster yet, so such a request gets 404
-//! (clients reconnect).
+//! On several nodes a request may reach a node that does not own the session
+//! (a load balancer without sticky sessions): it is forwarded through the
+//! broker to the node named in the request (the `node` of the connect result)
+//! and answered 204 once sent; 404 when no live node has that id, 503 when the
+//! broker cannot carry it. The owning node hands the commands to the session in
+//! the order they arrive.
 
 use super::TransportState;
 use super::stream::{Refused, check_origin, is_protobuf, read_body};
@@ -26,6 +29,32 @@ use tokio::sync::mpsc;
 
 /// Command frames buffered per session before the poster waits.
 pub const INBOUND_CAPACITY: usize = 32;
+
+/// Takes commands forwarded by other nodes for this node's sessions.
+///
+/// Called on the broker's receive path, so it never waits: a session whose
+/// inbound buffer is full gets the frame from a spawned task (ordering is kept
+/// unless the session is that far behind). Frames for sessions that are gone
+/// are dropped (the client reconnects, as with a 404).
+pub fn forwarded_sink(sessions: Arc<Sessions>) -> chorus_node::EmulationSink {
+    Arc::new(move |session: &str, frame: Bytes| {
+        let Some(inbound) = sessions.get(session) else {
+            tracing::debug!(
+                session,
+                "forwarded emulation request for an unknown session"
+            );
+            return;
+        };
+        match inbound.try_send(frame) {
+            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Err(mpsc::error::TrySendError::Full(frame)) => {
+                tokio::spawn(async move {
+                    let _ = inbound.send(frame).await;
+                });
+            }
+        }
+    })
+}
 
 /// Emulated sessions of this node.
 #[derive(Debug, Default)]
@@ -107,8 +136,15 @@ async fn deliver(state: &TransportState, headers: &HeaderMap, body: Body) -> Res
     if frame.is_empty() {
         return Err(Refused::BadRequest("no commands".into()));
     }
-    if req.node != state.app.node.config().name {
-        return Err(Refused::NotFound("unknown node"));
+    let node = &state.app.node;
+    if req.node != node.info().uid {
+        return node
+            .forward_emulation(&req.node, &req.session, &frame)
+            .await
+            .map_err(|e| match e {
+                chorus_node::ApiError::NotFound => Refused::NotFound("unknown node"),
+                _ => Refused::Unavailable,
+            });
     }
     let inbound = state
         .sessions

@@ -41,6 +41,8 @@ pub fn routes(app: &AppState) -> Router {
         app: app.clone(),
         sessions: Arc::default(),
     };
+    app.node
+        .set_emulation_sink(emulation::forwarded_sink(Arc::clone(&state.sessions)));
     let cfg = &app.config;
     let mut router = Router::new();
     if cfg.http_stream.enabled {

@@ -173,6 +173,9 @@ pub enum Refused {
     /// Unknown emulation node or session (404).
     #[error("{0}")]
     NotFound(&'static str),
+    /// The request could not be forwarded to the node owning the session (503).
+    #[error("cannot reach the session's node")]
+    Unavailable,
 }
 
 impl IntoResponse for Refused {
@@ -182,6 +185,7 @@ impl IntoResponse for Refused {
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         };
         tracing::debug!(status = status.as_u16(), reason = %self, "transport request refused");
         (status, self.to_string()).into_response()
