@@ -295,11 +295,18 @@ impl Broker for NatsBroker {
         Err(BackendError::NotAvailable)
     }
 
-    /// Whether the NATS connection is up.
+    /// Whether the NATS connection is up. The connection is made on first
+    /// use; a node that has not used it yet connects here (once, bounded by the
+    /// dial timeout), so an idle node is not reported down.
     async fn healthy(&self) -> bool {
-        self.client
-            .get()
-            .is_some_and(|c| c.connection_state() == async_nats::connection::State::Connected)
+        let client = match self.client.get() {
+            Some(c) => c,
+            None => match self.client().await {
+                Ok(c) => c,
+                Err(_) => return false,
+            },
+        };
+        client.connection_state() == async_nats::connection::State::Connected
     }
 
     async fn publish_control(

@@ -148,3 +148,17 @@ async fn control_plane_over_nats() {
     })
     .await;
 }
+
+/// A broker that has not published or subscribed yet is healthy when NATS is
+/// up (an idle node must not fail its readiness probe).
+#[tokio::test]
+async fn idle_broker_is_healthy() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let broker = NatsBroker::new(
+        config(&nats),
+        RecordingEvents::new() as Arc<dyn BrokerEvents>,
+    );
+    assert!(broker.healthy().await);
+}

@@ -267,7 +267,11 @@ async fn emulated_session_reports_session_and_node_and_pushes_disconnect() {
     peer.to_server.send(enc.finish()).unwrap();
     let connect = peer.reply().await.connect.expect("connect reply");
     assert_eq!(connect.session, "s-1");
-    assert_eq!(connect.node, node.info().uid, "the node's unique id routes emulation");
+    assert_eq!(
+        connect.node,
+        node.info().uid,
+        "the node's unique id routes emulation"
+    );
     assert!(connect.pong);
     node.disconnect("u", Disconnect::FORCE_NO_RECONNECT, None, &[])
         .await

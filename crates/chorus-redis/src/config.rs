@@ -12,6 +12,43 @@ pub enum RedisAddress {
     /// A Redis Cluster, by seed node URLs. Keys get `{channel}` hash tags; PUB/SUB
     /// uses classic `PUBLISH`, which the cluster broadcasts to every node.
     Cluster(Vec<String>),
+    /// A master found through Redis Sentinel. It is looked up again whenever a
+    /// connection to it fails (after a failover the sentinels name a new one).
+    Sentinel {
+        /// The name the sentinels monitor the master under.
+        master_name: String,
+        /// Sentinel URLs, asked in turn: `redis://[user:password@]host:port`
+        /// (`rediss://` for TLS).
+        sentinels: Vec<String>,
+        /// How to talk to the master the sentinels name.
+        master: SentinelMaster,
+    },
+}
+
+/// Connection options of a master found through Sentinel (the sentinels report
+/// only its host and port).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SentinelMaster {
+    /// ACL user; empty for the default user.
+    pub user: String,
+    /// Password; empty for none.
+    pub password: String,
+    /// Database number.
+    pub db: i64,
+    /// TLS to the master.
+    pub tls: RedisTls,
+}
+
+/// Whether a connection uses TLS.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RedisTls {
+    /// Plain TCP.
+    #[default]
+    Off,
+    /// TLS with certificate verification (system/web PKI roots).
+    On,
+    /// TLS without certificate verification (development only).
+    Insecure,
 }
 
 /// Options of the Redis engine.
@@ -28,6 +65,9 @@ pub struct RedisEngineConfig {
     pub io_timeout: Duration,
     /// How long a presence entry lives without a refresh.
     pub presence_ttl: Duration,
+    /// Keep per-user presence keys so presence stats need no full read
+    /// (Centrifugo's `presence_user_mapping`).
+    pub presence_user_mapping: bool,
 }
 
 impl Default for RedisEngineConfig {
@@ -40,6 +80,7 @@ impl Default for RedisEngineConfig {
             connect_timeout: Duration::from_secs(1),
             io_timeout: Duration::from_secs(4),
             presence_ttl: Duration::from_secs(60),
+            presence_user_mapping: false,
         }
     }
 }

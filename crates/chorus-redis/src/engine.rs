@@ -101,9 +101,10 @@ impl RedisEngine {
         RedisBroker::new(self, events)
     }
 
-    /// A presence manager with the configured TTL.
+    /// A presence manager with the configured TTL and user mapping.
     pub fn presence_manager(&self) -> RedisPresenceManager {
         RedisPresenceManager::new(self.clone(), self.inner.config.presence_ttl)
+            .with_user_mapping(self.inner.config.presence_user_mapping)
     }
 
     pub(crate) fn keys(&self) -> &Keys {

@@ -73,6 +73,16 @@ impl Keys {
     pub(crate) fn presence_expire(&self, channel: &str) -> String {
         self.tagged("presence.expire", channel)
     }
+
+    /// With presence user mapping: user → latest expiry of its clients.
+    pub(crate) fn presence_user_expire(&self, channel: &str) -> String {
+        self.tagged("presence.user.expire", channel)
+    }
+
+    /// With presence user mapping: user → number of its clients.
+    pub(crate) fn presence_user_clients(&self, channel: &str) -> String {
+        self.tagged("presence.user.clients", channel)
+    }
 }
 
 /// FNV-1a, 64 bits.
@@ -124,6 +134,14 @@ mod tests {
         assert_eq!(k.result("chat:1", "k"), "centrifugo.result.chat:1.k");
         assert_eq!(k.presence_data("c"), "centrifugo.presence.data.c");
         assert_eq!(k.presence_expire("c"), "centrifugo.presence.expire.c");
+        assert_eq!(
+            k.presence_user_expire("c"),
+            "centrifugo.presence.user.expire.c"
+        );
+        assert_eq!(
+            k.presence_user_clients("c"),
+            "centrifugo.presence.user.clients.c"
+        );
         assert_eq!(k.channel_of("centrifugo.client.chat:1"), Some("chat:1"));
         assert_eq!(k.channel_of("other.client.chat:1"), None);
         assert_eq!(k.control_channel(), "centrifugo.control");

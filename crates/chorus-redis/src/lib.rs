@@ -3,10 +3,10 @@
 //! The Redis engine for Chorus: [`RedisBroker`] (PUB/SUB fan-out between nodes,
 //! history in Redis Streams with epoch/offset meta and an idempotency cache) and
 //! [`RedisPresenceManager`], over one Redis, several independent Redis servers
-//! (sharded by channel with jump consistent hashing) or Redis Cluster (keys with
-//! `{channel}` hash tags). Keys, PUB/SUB channels and message formats follow
-//! Centrifugo's layout (compatibility spec §11) with
-//! a configurable prefix. Redis 6.2 or newer.
+//! (sharded by channel with jump consistent hashing), Redis Cluster (keys with
+//! `{channel}` hash tags) or masters found through Redis Sentinel. Keys, PUB/SUB
+//! channels and message formats follow Centrifugo's layout (compatibility spec
+//! §11) with a configurable prefix. Redis 6.2 or newer.
 //!
 //! Connect once with [`RedisEngine::connect`], then build each node's broker
 //! with [`RedisEngine::broker`] and its presence manager with
@@ -30,11 +30,12 @@ mod error;
 mod keys;
 mod presence;
 mod scripts;
+mod sentinel;
 mod shard;
 mod subscriber;
 
 pub use broker::RedisBroker;
-pub use config::{RedisAddress, RedisEngineConfig};
+pub use config::{RedisAddress, RedisEngineConfig, RedisTls, SentinelMaster};
 pub use engine::RedisEngine;
 pub use error::RedisEngineError;
 pub use presence::RedisPresenceManager;

@@ -118,8 +118,16 @@ return 1
 ///
 /// KEYS: expire zset, data hash.
 pub(crate) static PRESENCE_GET: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
+    Script::new(&format!(
+        "{DROP_EXPIRED_CLIENTS}
+return redis.call('hgetall', KEYS[2])
+"
+    ))
+});
+
+/// Lua shared by the presence reads: sets `now` (ms, Redis' clock) and drops
+/// the clients whose expiry passed (KEYS[1] expire zset, KEYS[2] data hash).
+const DROP_EXPIRED_CLIENTS: &str = r"
 local t = redis.call('time')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local expired = redis.call('zrangebyscore', KEYS[1], '0', now)
@@ -128,8 +136,71 @@ if #expired > 0 then
     redis.call('hdel', KEYS[2], id)
   end
   redis.call('zremrangebyscore', KEYS[1], '0', now)
+end";
+
+/// Adds or refreshes a presence entry with user mapping: besides the client
+/// entry, the user's expiry (the latest of its clients') and its count of
+/// clients, so `presence_stats` needs no full read.
+///
+/// KEYS: expire zset, data hash, user expire zset, user clients hash.
+/// ARGV: TTL ms, client id, protobuf ClientInfo, user id.
+pub(crate) static PRESENCE_ADD_MAPPED: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local t = redis.call('time')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[1])
+local added = redis.call('zadd', KEYS[1], now + ttl, ARGV[2])
+redis.call('hset', KEYS[2], ARGV[2], ARGV[3])
+-- GT: a new user is added; a known one's expiry only moves forward.
+redis.call('zadd', KEYS[3], 'GT', now + ttl, ARGV[4])
+if added == 1 then
+  redis.call('hincrby', KEYS[4], ARGV[4], 1)
 end
-return redis.call('hgetall', KEYS[2])
+for i = 1, 4 do
+  redis.call('pexpire', KEYS[i], ttl)
+end
+return 1
 ",
     )
+});
+
+/// Removes a presence entry with user mapping; the user goes when its last
+/// client does.
+///
+/// KEYS: as [`PRESENCE_ADD_MAPPED`]. ARGV: client id, user id.
+pub(crate) static PRESENCE_REMOVE_MAPPED: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local removed = redis.call('zrem', KEYS[1], ARGV[1])
+redis.call('hdel', KEYS[2], ARGV[1])
+if removed == 1 then
+  local left = redis.call('hincrby', KEYS[4], ARGV[2], -1)
+  if left <= 0 then
+    redis.call('hdel', KEYS[4], ARGV[2])
+    redis.call('zrem', KEYS[3], ARGV[2])
+  end
+end
+return 1
+",
+    )
+});
+
+/// Presence counts with user mapping: drops expired clients and users, then
+/// returns `{clients, users}` from the sets' cardinalities.
+///
+/// KEYS: as [`PRESENCE_ADD_MAPPED`].
+pub(crate) static PRESENCE_STATS_MAPPED: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        "{DROP_EXPIRED_CLIENTS}
+local gone = redis.call('zrangebyscore', KEYS[3], '0', now)
+if #gone > 0 then
+  for _, user in ipairs(gone) do
+    redis.call('hdel', KEYS[4], user)
+  end
+  redis.call('zremrangebyscore', KEYS[3], '0', now)
+end
+return {{redis.call('zcard', KEYS[1]), redis.call('zcard', KEYS[3])}}
+"
+    ))
 });

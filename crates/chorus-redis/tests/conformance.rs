@@ -192,11 +192,37 @@ async fn history_ttl_expiry_real_time() {
 /// refreshed within the TTL disappears from `presence` and `presence_stats`.
 #[tokio::test]
 async fn presence_ttl_expiry_real_time() {
+    presence_expiry_real_time(false).await;
+}
+
+/// The same with presence user mapping: the expired client's user leaves the
+/// user count too.
+#[tokio::test]
+async fn presence_ttl_expiry_real_time_with_user_mapping() {
+    presence_expiry_real_time(true).await;
+}
+
+/// The presence suite with user mapping (`presence_user_mapping`): the same
+/// contract, with stats read from the per-user keys.
+#[tokio::test]
+async fn presence_suite_with_user_mapping() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let mut cfg = config(&[redis.url()]);
+    cfg.presence_user_mapping = true;
+    let engine = RedisEngine::connect(cfg).await.expect("connect");
+    let make = || Arc::new(engine.presence_manager()) as Arc<dyn PresenceManager>;
+    conformance::presence_suite(make).await;
+}
+
+async fn presence_expiry_real_time(user_mapping: bool) {
     let Some(redis) = RedisServer::start() else {
         return;
     };
     let mut cfg = config(&[redis.url()]);
     cfg.presence_ttl = Duration::from_millis(600);
+    cfg.presence_user_mapping = user_mapping;
     let engine = RedisEngine::connect(cfg).await.expect("connect");
     let pm = engine.presence_manager();
     let info = |u: &str, c: &str| ClientInfo {

@@ -2,13 +2,7 @@
 //! 127.0.0.1:0: cross-node delivery, presence, and recovery across a Redis
 //! restart in the middle of a publish stream.
 
-use axum::Router;
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{RawQuery, State};
-use axum::response::Response;
-use axum::routing::get;
 use bytes::Bytes;
-use chorus_node::websocket::{WebSocketOptions, accept_websocket};
 use chorus_node::{ApiPublish, ChannelOptions, Node, NodeConfig};
 use chorus_protocol::{Command, Protocol, SubscribeRequest};
 use chorus_redis::{RedisAddress, RedisEngine, RedisEngineConfig};
@@ -16,21 +10,6 @@ use chorus_testkit::ProtocolClient;
 use chorus_testkit::services::RedisServer;
 use std::sync::Arc;
 use std::time::Duration;
-
-async fn websocket(
-    State(node): State<Node>,
-    RawQuery(query): RawQuery,
-    headers: axum::http::HeaderMap,
-    upgrade: WebSocketUpgrade,
-) -> Response {
-    accept_websocket(
-        &node,
-        upgrade,
-        &headers,
-        query.as_deref(),
-        &WebSocketOptions::default(),
-    )
-}
 
 /// A node on the shared Redis whose channels have presence, join/leave and
 /// recoverable history; clients are allowed everything (`insecure`).
@@ -60,17 +39,8 @@ async fn node(redis_url: &str) -> (Node, String) {
         .broker(move |events| engine.broker(events))
         .presence(presence)
         .build();
-    let app = Router::new()
-        .route("/connection/websocket", get(websocket))
-        .with_state(node.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (node, format!("ws://{addr}/connection/websocket"))
+    let url = chorus_testkit::cluster::serve(&node).await;
+    (node, url)
 }
 
 async fn client(url: &str) -> ProtocolClient {

@@ -10,7 +10,7 @@ use crate::config::{Config, RedisConfig, effective_broker, effective_presence};
 use chorus_nats::{NatsBroker, NatsConfig};
 use chorus_node::NodeBuilder;
 use chorus_node::memory::MemoryPresenceManager;
-use chorus_redis::{RedisAddress, RedisEngine, RedisEngineConfig};
+use chorus_redis::{RedisAddress, RedisEngine, RedisEngineConfig, RedisTls, SentinelMaster};
 use std::time::Duration;
 
 /// Presence TTL of the memory presence manager (Centrifugo's default).
@@ -53,6 +53,138 @@ fn encode(part: &str) -> String {
         .collect()
 }
 
+/// Percent-decodes a URL component (`%XX`; anything else is kept).
+fn decode(part: &str) -> String {
+    let bytes = part.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `user[:password]@` for a URL, or nothing without credentials.
+fn userinfo(user: &str, password: &str) -> String {
+    if user.is_empty() && password.is_empty() {
+        String::new()
+    } else if password.is_empty() {
+        format!("{}@", encode(user))
+    } else {
+        format!("{}:{}@", encode(user), encode(password))
+    }
+}
+
+fn tls_mode(r: &RedisConfig) -> RedisTls {
+    match (r.tls.enabled, r.tls.insecure_skip_verify) {
+        (false, _) => RedisTls::Off,
+        (true, false) => RedisTls::On,
+        (true, true) => RedisTls::Insecure,
+    }
+}
+
+/// A sentinel's address (`host:port` or a `redis://` URL) as a URL with the
+/// section's sentinel credentials (unless it has its own).
+fn sentinel_url(addr: &str, user: &str, password: &str) -> String {
+    let (scheme, rest) = addr.split_once("://").unwrap_or(("redis", addr));
+    let host = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    if host.contains('@') {
+        format!("{scheme}://{rest}")
+    } else {
+        format!("{scheme}://{}{rest}", userinfo(user, password))
+    }
+}
+
+/// The section's `sentinel_address` list as one Sentinel shard.
+fn sentinel_shard(r: &RedisConfig) -> RedisAddress {
+    RedisAddress::Sentinel {
+        master_name: r.sentinel_master_name.clone(),
+        sentinels: r
+            .sentinel_address
+            .iter()
+            .map(|a| sentinel_url(a, &r.sentinel_user, &r.sentinel_password))
+            .collect(),
+        master: SentinelMaster {
+            user: r.user.clone(),
+            password: r.password.clone(),
+            db: i64::from(r.db),
+            tls: tls_mode(r),
+        },
+    }
+}
+
+/// Centrifugo's Sentinel address form,
+/// `redis+sentinel://[user:password@]host:port[/db]?sentinel_master_name=NAME&addr=host2:port2`
+/// (more sentinels with repeated `addr`; also `sentinel_user` and
+/// `sentinel_password`). The user info and database are the master's;
+/// `rediss+sentinel://` talks TLS to the master. The section's options fill in
+/// what the URL leaves out.
+fn sentinel_from_url(addr: &str, r: &RedisConfig) -> Result<RedisAddress, String> {
+    let (scheme, rest) = addr.split_once("://").unwrap_or(("", addr));
+    let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let (authority, db) = rest.split_once('/').unwrap_or((rest, ""));
+    let (credentials, host) = authority.rsplit_once('@').unwrap_or(("", authority));
+    if host.is_empty() {
+        return Err("missing sentinel host".to_owned());
+    }
+    let mut master = SentinelMaster {
+        user: r.user.clone(),
+        password: r.password.clone(),
+        db: i64::from(r.db),
+        tls: tls_mode(r),
+    };
+    if !credentials.is_empty() {
+        let (user, password) = credentials.split_once(':').unwrap_or((credentials, ""));
+        master.user = decode(user);
+        master.password = decode(password);
+    }
+    if !db.is_empty() {
+        master.db = db.parse().map_err(|_| format!("bad database {db:?}"))?;
+    }
+    if scheme == "rediss+sentinel" && master.tls == RedisTls::Off {
+        master.tls = RedisTls::On;
+    }
+    let mut hosts = vec![host.to_owned()];
+    let mut master_name = r.sentinel_master_name.clone();
+    let mut user = r.sentinel_user.clone();
+    let mut password = r.sentinel_password.clone();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let value = decode(value);
+        match key {
+            "addr" => hosts.push(value),
+            "sentinel_master_name" => master_name = value,
+            "sentinel_user" => user = value,
+            "sentinel_password" => password = value,
+            other => return Err(format!("unsupported option {other:?}")),
+        }
+    }
+    if master_name.is_empty() {
+        return Err("sentinel_master_name is required".to_owned());
+    }
+    Ok(RedisAddress::Sentinel {
+        master_name,
+        sentinels: hosts
+            .iter()
+            .map(|h| sentinel_url(h, &user, &password))
+            .collect(),
+        master,
+    })
+}
+
 /// One address as a URL with the section's credentials, database and TLS mode.
 fn url(addr: &str, r: &RedisConfig) -> String {
     let (scheme, rest) = addr.split_once("://").unwrap_or(("redis", addr));
@@ -68,12 +200,10 @@ fn url(addr: &str, r: &RedisConfig) -> String {
         .split(['/', '?', '#'])
         .next()
         .is_some_and(|h| h.contains('@'));
-    let userinfo = if has_userinfo || (r.user.is_empty() && r.password.is_empty()) {
+    let userinfo = if has_userinfo {
         String::new()
-    } else if r.password.is_empty() {
-        format!("{}@", encode(&r.user))
     } else {
-        format!("{}:{}@", encode(&r.user), encode(&r.password))
+        userinfo(&r.user, &r.password)
     };
     let has_db = rest
         .split_once('/')
@@ -97,15 +227,26 @@ fn dur(d: crate::config::GoDuration, default: Duration) -> Duration {
 
 /// Maps a `redis` section onto the engine's options.
 ///
+/// `cluster_address` makes one cluster shard, `sentinel_address` one Sentinel
+/// shard; otherwise every `address` is a shard (a server, or a master found
+/// through Sentinel with the `redis+sentinel://` form).
+///
 /// # Errors
-/// Options this build does not support (Sentinel, TLS client certificates).
+/// Options this build does not support (TLS client certificates, custom CAs,
+/// `tls.server_name`), a malformed `redis+sentinel://` address, Sentinel
+/// without a master name.
 pub fn redis_engine_config(
     section: &str,
     r: &RedisConfig,
 ) -> Result<RedisEngineConfig, BackendConfigError> {
-    if !r.sentinel_address.is_empty() {
+    if r.history_use_lists {
         return Err(BackendConfigError::Unsupported(format!(
-            "{section}.redis.sentinel_address: Redis Sentinel is not supported by this version of chorus (use address or cluster_address)"
+            "{section}.redis.history_use_lists: the legacy lists history layout is not supported by this version of chorus (history uses Redis Streams, the default)"
+        )));
+    }
+    if r.presence_hash_field_ttl {
+        return Err(BackendConfigError::Unsupported(format!(
+            "{section}.redis.presence_hash_field_ttl: not supported by this version of chorus (presence expiry uses a sorted set, which works on every Redis >= 6.2)"
         )));
     }
     let t = &r.tls;
@@ -115,15 +256,40 @@ pub fn redis_engine_config(
             "{section}.redis.tls: client certificates and custom CAs are not supported by this version of chorus (rediss:// with a publicly trusted certificate is)"
         )));
     }
-    let shards = if r.cluster_address.is_empty() {
-        r.address
-            .iter()
-            .map(|a| RedisAddress::Standalone(url(a, r)))
-            .collect()
-    } else {
+    // The certificate is checked against the address's host name; another name
+    // cannot be asked for, so refuse rather than verify against the wrong one.
+    if !t.server_name.is_empty() {
+        return Err(BackendConfigError::Unsupported(format!(
+            "{section}.redis.tls.server_name: not supported by this version of chorus (the certificate must match the host of the address)"
+        )));
+    }
+    let shards = if !r.cluster_address.is_empty() {
         vec![RedisAddress::Cluster(
             r.cluster_address.iter().map(|a| url(a, r)).collect(),
         )]
+    } else if !r.sentinel_address.is_empty() {
+        if r.sentinel_master_name.is_empty() {
+            return Err(BackendConfigError::Unsupported(format!(
+                "{section}.redis.sentinel_master_name: required with sentinel_address"
+            )));
+        }
+        vec![sentinel_shard(r)]
+    } else {
+        r.address
+            .iter()
+            .map(|a| {
+                if a.starts_with("redis+sentinel://") || a.starts_with("rediss+sentinel://") {
+                    sentinel_from_url(a, r).map_err(|e| {
+                        BackendConfigError::Unsupported(format!(
+                            "{section}.redis.address {:?}: {e}",
+                            a.split_once('@').map_or(a.as_str(), |(_, host)| host)
+                        ))
+                    })
+                } else {
+                    Ok(RedisAddress::Standalone(url(a, r)))
+                }
+            })
+            .collect::<Result<_, _>>()?
     };
     Ok(RedisEngineConfig {
         shards,
@@ -131,6 +297,7 @@ pub fn redis_engine_config(
         connect_timeout: dur(r.connect_timeout, Duration::from_secs(1)),
         io_timeout: dur(r.io_timeout, Duration::from_secs(4)),
         presence_ttl: dur(r.presence_ttl, Duration::from_secs(60)),
+        presence_user_mapping: r.presence_user_mapping,
     })
 }
 
@@ -226,15 +393,82 @@ mod tests {
     }
 
     #[test]
-    fn sentinel_and_client_certificates_are_refused() {
+    fn client_certificates_and_server_name_are_refused() {
+        let mut r = RedisConfig::default();
+        r.tls.cert_pem_file = "c.pem".into();
+        assert!(redis_engine_config("engine", &r).is_err());
+        let mut r = RedisConfig::default();
+        r.tls.server_name = "redis.internal".into();
+        let err = redis_engine_config("engine", &r).expect_err("server_name");
+        assert!(err.to_string().contains("server_name"), "{err}");
+    }
+
+    #[test]
+    fn sentinel_addresses_make_one_sentinel_shard() {
         let r = RedisConfig {
+            sentinel_address: vec!["127.0.0.1:26379".into(), "redis://s2:26380".into()],
+            sentinel_master_name: "mymaster".into(),
+            sentinel_password: "s pw".into(),
+            user: "u".into(),
+            password: "p".into(),
+            db: 3,
+            ..RedisConfig::default()
+        };
+        let c = redis_engine_config("engine", &r).expect("config");
+        assert_eq!(
+            c.shards,
+            [RedisAddress::Sentinel {
+                master_name: "mymaster".into(),
+                sentinels: vec![
+                    "redis://:s%20pw@127.0.0.1:26379".into(),
+                    "redis://:s%20pw@s2:26380".into()
+                ],
+                master: SentinelMaster {
+                    user: "u".into(),
+                    password: "p".into(),
+                    db: 3,
+                    tls: RedisTls::Off,
+                },
+            }]
+        );
+        let no_name = RedisConfig {
             sentinel_address: vec!["127.0.0.1:26379".into()],
             ..RedisConfig::default()
         };
-        let err = redis_engine_config("engine", &r).expect_err("sentinel");
-        assert!(err.to_string().contains("sentinel_address"), "{err}");
-        let mut r = RedisConfig::default();
-        r.tls.cert_pem_file = "c.pem".into();
+        let err = redis_engine_config("engine", &no_name).expect_err("no master name");
+        assert!(err.to_string().contains("sentinel_master_name"), "{err}");
+    }
+
+    #[test]
+    fn sentinel_url_form() {
+        let mut r = RedisConfig {
+            address: vec![
+                "redis+sentinel://u:p%40ss@h1:26379/2?sentinel_master_name=m&addr=h2:26380&sentinel_user=su&sentinel_password=sp".into(),
+            ],
+            ..RedisConfig::default()
+        };
+        r.tls.enabled = true;
+        let c = redis_engine_config("engine", &r).expect("config");
+        assert_eq!(
+            c.shards,
+            [RedisAddress::Sentinel {
+                master_name: "m".into(),
+                sentinels: vec![
+                    "redis://su:sp@h1:26379".into(),
+                    "redis://su:sp@h2:26380".into()
+                ],
+                master: SentinelMaster {
+                    user: "u".into(),
+                    password: "p@ss".into(),
+                    db: 2,
+                    tls: RedisTls::On,
+                },
+            }]
+        );
+        r.address = vec!["redis+sentinel://h1:26379".into()];
+        let err = redis_engine_config("engine", &r).expect_err("no master name");
+        assert!(err.to_string().contains("sentinel_master_name"), "{err}");
+        r.address = vec!["redis+sentinel://h1:26379?sentinel_master_name=m&bogus=1".into()];
         assert!(redis_engine_config("engine", &r).is_err());
     }
 

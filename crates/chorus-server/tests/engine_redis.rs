@@ -107,14 +107,43 @@ fn nats_broker_with_history_namespace_is_refused() {
     );
 }
 
-/// Unsupported Redis options fail the start instead of being ignored.
-#[test]
-fn redis_sentinel_is_refused_at_start() {
-    let cfg = config(
-        r#"{"engine": {"type": "redis", "redis": {"address": [], "sentinel_address": "127.0.0.1:26379", "sentinel_master_name": "m"}}}"#,
-    );
-    let err = chorus_server::engine::build_node(&cfg).expect_err("sentinel unsupported");
-    assert!(err.to_string().contains("sentinel"), "{err}");
+/// Redis Sentinel from a configuration, in both of Centrifugo's forms
+/// (`sentinel_address` + `sentinel_master_name`, and a `redis+sentinel://`
+/// address): what one node publishes is in the history the other reads, on the
+/// master the sentinel names.
+#[tokio::test]
+async fn redis_sentinel_from_config() {
+    let Some(sentinel) = chorus_testkit::services::RedisSentinel::start() else {
+        return;
+    };
+    let name = chorus_testkit::services::RedisSentinel::MASTER_NAME;
+    let port = sentinel.sentinel_port();
+    let a = chorus_server::engine::build_node(&config(&format!(
+        r#"{{"engine": {{"type": "redis", "redis": {{"address": [], "sentinel_address": "127.0.0.1:{port}", "sentinel_master_name": "{name}"}}}},
+            "channel": {{"without_namespace": {{"history_size": 10, "history_ttl": "300s"}}}}}}"#
+    )))
+    .expect("node a");
+    let b = chorus_server::engine::build_node(&config(&format!(
+        r#"{{"engine": {{"type": "redis", "redis": {{"address": "redis+sentinel://127.0.0.1:{port}?sentinel_master_name={name}"}}}},
+            "channel": {{"without_namespace": {{"history_size": 10, "history_ttl": "300s"}}}}}}"#
+    )))
+    .expect("node b");
+    let pos = b
+        .publish("news", Bytes::from_static(b"{}"), ApiPublish::default())
+        .await
+        .expect("publish on b");
+    assert_eq!(pos.offset, 1);
+    let h = a
+        .history(
+            "news",
+            chorus_node::HistoryFilter {
+                limit: -1,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("history on a");
+    assert_eq!(h.position, pos);
 }
 
 /// `broker.type: nats` with a Redis presence manager, from a configuration:

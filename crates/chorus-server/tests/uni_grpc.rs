@@ -205,7 +205,8 @@ async fn refused_connect_and_server_disconnect_are_pushes() {
             None,
             &[],
         )
-        .await.expect("api call");
+        .await
+        .expect("api call");
     let disconnect = next_non_ping(&mut stream).await.disconnect.unwrap();
     assert_eq!((disconnect.code, disconnect.reason.as_str()), (4000, "bye"));
     assert!(stream.message().await.unwrap().is_none(), "stream ends");

@@ -57,7 +57,8 @@ async fn uni_http_stream_connect_push_publications_and_disconnect() {
     state
         .node
         .disconnect("u1", Disconnect::FORCE_NO_RECONNECT, None, &[])
-        .await.expect("api call");
+        .await
+        .expect("api call");
     assert_eq!(next_push(&mut stream).await.disconnect.unwrap().code, 3503);
     stream.ended().await;
 }
@@ -157,7 +158,8 @@ async fn uni_sse_with_cf_connect() {
     state
         .node
         .disconnect("u5", Disconnect::FORCE_NO_RECONNECT, None, &[])
-        .await.expect("api call");
+        .await
+        .expect("api call");
     let d = json_push(&stream.event().await.unwrap())
         .disconnect
         .unwrap();
@@ -190,7 +192,8 @@ async fn uni_websocket_first_message_connect_and_close() {
     state
         .node
         .disconnect("u6", Disconnect::FORCE_NO_RECONNECT, None, &[])
-        .await.expect("api call");
+        .await
+        .expect("api call");
     let d = json_push(next_text(&mut ws).await.as_bytes())
         .disconnect
         .unwrap();

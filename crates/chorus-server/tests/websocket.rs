@@ -349,7 +349,8 @@ async fn api_disconnect_and_unsubscribe_reach_the_client() {
             None,
             &[],
         )
-        .await.expect("api call");
+        .await
+        .expect("api call");
     assert_eq!(a.closed_with().await, (4001, "bye".to_owned()));
 }
 

@@ -1,21 +1,29 @@
-//! Real external services for tests: `redis-server` and `nats-server` started on
-//! a free loopback port and killed when the guard drops.
+//! Real external services for tests: `redis-server` (alone, TLS-only as
+//! [`RedisTlsServer`], as a three-master [`RedisCluster`] or behind a
+//! [`RedisSentinel`]) and `nats-server`, started on free loopback ports and
+//! killed when the guard drops.
 //!
-//! When the binary is missing, [`RedisServer::start`] / [`NatsServer::start`]
-//! **panic under `CI=true`** (a missing service must fail CI, never pass it
-//! silently) and otherwise return `None` after a loud message on stderr, so a
-//! developer without the packages can still run the rest. `scripts/install-deps`
-//! installs both (Debian packages `redis-server` and `nats-server`).
+//! When a binary is missing, the `start` functions **panic under `CI=true`** (a
+//! missing service must fail CI, never pass it silently) and otherwise return
+//! `None` after a loud message on stderr, so a developer without the packages
+//! can still run the rest. `scripts/install-deps` installs them (Debian packages
+//! `redis-server`, which brings `redis-cli`, and `nats-server`).
 //!
 //! Readiness is the server's own "ready" log line, read from its output (no
-//! polling, no sleeps).
+//! polling, no sleeps), except for a cluster's slot agreement, which has no such
+//! line and is polled with `CLUSTER INFO` (bounded).
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
+
+mod topologies;
+
+pub use topologies::{RedisCluster, RedisSentinel, RedisTlsServer};
 
 /// Longest wait for a server to say it is ready.
 const READY: Duration = Duration::from_secs(15);
@@ -59,7 +67,7 @@ pub fn free_port() -> u16 {
 
 /// Spawns `cmd` and waits until a line of its output contains `ready`; the
 /// error has the output (e.g. the port was taken meanwhile).
-fn spawn_ready(mut cmd: Command, ready: &'static str) -> Result<Child, String> {
+fn spawn_ready(mut cmd: Command, ready: &str) -> Result<Child, String> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -106,6 +114,13 @@ pub struct RedisServer {
     binary: PathBuf,
     // Persistence directory (append-only file) for restart tests.
     dir: Option<PathBuf>,
+    // Working directory otherwise (removed on drop): replication writes RDB
+    // files there, which must neither litter the crate nor outlive the test.
+    scratch: PathBuf,
+    // The master this server replicates, if it is a replica.
+    replica_of: Option<u16>,
+    // `requirepass`, if any.
+    password: Option<String>,
 }
 
 impl RedisServer {
@@ -115,7 +130,7 @@ impl RedisServer {
     /// # Panics
     /// Under `CI=true` without `redis-server`, or if the server does not start.
     pub fn start() -> Option<Self> {
-        Self::launch(None)
+        Self::launch(None, None, None)
     }
 
     /// Like [`RedisServer::start`], but every write is appended to an AOF file in
@@ -125,16 +140,34 @@ impl RedisServer {
     /// # Panics
     /// Like [`RedisServer::start`].
     pub fn start_persistent(dir: &Path) -> Option<Self> {
-        Self::launch(Some(dir.to_path_buf()))
+        Self::launch(Some(dir.to_path_buf()), None, None)
     }
 
-    fn launch(dir: Option<PathBuf>) -> Option<Self> {
+    /// Starts a replica of the server on `master_port` and waits until its
+    /// first synchronisation succeeded.
+    pub(super) fn start_replica(master_port: u16) -> Option<Self> {
+        Self::launch(None, Some(master_port), None)
+    }
+
+    /// Starts a throw-away server that requires `password`.
+    pub(super) fn start_with_password(password: &str) -> Option<Self> {
+        Self::launch(None, None, Some(password.to_owned()))
+    }
+
+    fn launch(
+        dir: Option<PathBuf>,
+        replica_of: Option<u16>,
+        password: Option<String>,
+    ) -> Option<Self> {
         let binary = require("redis-server")?;
         let mut server = Self {
             child: None,
             port: free_port(),
             binary,
             dir,
+            scratch: scratch_dir("redis"),
+            replica_of,
+            password,
         };
         // A free port can be taken between probing and binding: try a few.
         let mut attempts = 0;
@@ -165,10 +198,20 @@ impl RedisServer {
                     .arg(dir);
             }
             None => {
-                cmd.args(["--appendonly", "no"]);
+                cmd.args(["--appendonly", "no", "--dir"]).arg(&self.scratch);
             }
         }
-        self.child = Some(spawn_ready(cmd, "Ready to accept connections")?);
+        if let Some(password) = &self.password {
+            cmd.args(["--requirepass", password]);
+        }
+        let ready = match self.replica_of {
+            Some(master) => {
+                cmd.args(["--replicaof", "127.0.0.1", &master.to_string()]);
+                "MASTER <-> REPLICA sync: Finished with success"
+            }
+            None => "Ready to accept connections",
+        };
+        self.child = Some(spawn_ready(cmd, ready)?);
         Ok(())
     }
 
@@ -177,9 +220,12 @@ impl RedisServer {
         self.port
     }
 
-    /// `redis://127.0.0.1:<port>`.
+    /// `redis://127.0.0.1:<port>` (with `:<password>@` when it has one).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        match &self.password {
+            Some(password) => format!("redis://:{password}@127.0.0.1:{}", self.port),
+            None => format!("redis://127.0.0.1:{}", self.port),
+        }
     }
 
     /// Kills the server (SIGKILL: like a crash or a network cut).
@@ -207,6 +253,7 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
+        let _ = std::fs::remove_dir_all(&self.scratch);
     }
 }
 
@@ -249,4 +296,23 @@ impl Drop for NatsServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A fresh, empty scratch directory under the system temp dir (removed by the
+/// guard that asked for it).
+fn scratch_dir(kind: &str) -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "chorus-{kind}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+    dir
+}
+
+fn kill(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
 }

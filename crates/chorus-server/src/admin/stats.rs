@@ -7,9 +7,9 @@ use std::sync::atomic::Ordering::Relaxed;
 use chorus_node::Node;
 use serde::Serialize;
 
-/// One node's live figures.
+/// The `info` figures of one node.
 #[derive(Debug, Serialize)]
-pub(super) struct NodeStats {
+pub(super) struct Figures {
     uid: String,
     name: String,
     version: String,
@@ -18,6 +18,28 @@ pub(super) struct NodeStats {
     num_users: u32,
     num_subs: u32,
     num_channels: u32,
+}
+
+impl From<chorus_node::NodeInfo> for Figures {
+    fn from(n: chorus_node::NodeInfo) -> Self {
+        Self {
+            uid: n.uid,
+            name: n.name,
+            version: n.version,
+            uptime: n.uptime,
+            num_clients: n.num_clients,
+            num_users: n.num_users,
+            num_subs: n.num_subs,
+            num_channels: n.num_channels,
+        }
+    }
+}
+
+/// This node's live figures.
+#[derive(Debug, Serialize)]
+pub(super) struct NodeStats {
+    #[serde(flatten)]
+    figures: Figures,
     /// CPU seconds used so far (user + system); `null` without `/proc`.
     cpu_seconds: Option<f64>,
     /// Resident memory in bytes; `null` without `/proc`.
@@ -30,20 +52,7 @@ pub(super) struct NodeStats {
     publications: u64,
     /// The other nodes of the cluster, with the figures of their last
     /// heartbeat (process and rate figures are this node's only).
-    others: Vec<OtherNode>,
-}
-
-/// Another node, as its heartbeat described it.
-#[derive(Debug, Serialize)]
-pub(super) struct OtherNode {
-    uid: String,
-    name: String,
-    version: String,
-    uptime: u32,
-    num_clients: u32,
-    num_users: u32,
-    num_subs: u32,
-    num_channels: u32,
+    others: Vec<Figures>,
 }
 
 pub(super) fn node_stats(node: &Node) -> NodeStats {
@@ -60,14 +69,7 @@ pub(super) fn node_stats(node: &Node) -> NodeStats {
                 )
             });
     NodeStats {
-        uid: info.uid,
-        name: info.name,
-        version: info.version,
-        uptime: info.uptime,
-        num_clients: info.num_clients,
-        num_users: info.num_users,
-        num_subs: info.num_subs,
-        num_channels: info.num_channels,
+        figures: info.into(),
         cpu_seconds: process.map(|p| p.cpu_seconds),
         rss_bytes: process.map(|p| p.rss_bytes),
         messages_in,
@@ -77,16 +79,7 @@ pub(super) fn node_stats(node: &Node) -> NodeStats {
             .nodes()
             .into_iter()
             .skip(1) // This node comes first.
-            .map(|n| OtherNode {
-                uid: n.uid,
-                name: n.name,
-                version: n.version,
-                uptime: n.uptime,
-                num_clients: n.num_clients,
-                num_users: n.num_users,
-                num_subs: n.num_subs,
-                num_channels: n.num_channels,
-            })
+            .map(Into::into)
             .collect(),
     }
 }

@@ -84,6 +84,12 @@ pub struct RedisConfig {
     pub tls: RedisTlsConfig,
     /// How long a presence entry lives without a refresh. Default 60s.
     pub presence_ttl: GoDuration,
+    /// Keep per-user presence keys so presence stats need no full read.
+    pub presence_user_mapping: bool,
+    /// Legacy lists history layout (refused: streams only).
+    pub history_use_lists: bool,
+    /// Per-field hash TTLs for presence, Redis >= 7.4 (refused).
+    pub presence_hash_field_ttl: bool,
 }
 
 impl Default for RedisConfig {
@@ -105,6 +111,9 @@ impl Default for RedisConfig {
             sentinel_password: String::new(),
             tls: RedisTlsConfig::default(),
             presence_ttl: GoDuration::from_secs(60),
+            presence_user_mapping: false,
+            history_use_lists: false,
+            presence_hash_field_ttl: false,
         }
     }
 }

@@ -501,6 +501,8 @@ fn check_redis_address(addr: &str) -> Result<(), &'static str> {
     if let Some(rest) = addr
         .strip_prefix("redis://")
         .or_else(|| addr.strip_prefix("rediss://"))
+        .or_else(|| addr.strip_prefix("redis+sentinel://"))
+        .or_else(|| addr.strip_prefix("rediss+sentinel://"))
     {
         let host = rest.rsplit('@').next().unwrap_or(rest);
         let host = host.split(['/', '?']).next().unwrap_or(host);
@@ -518,7 +520,7 @@ fn check_redis_address(addr: &str) -> Result<(), &'static str> {
         };
     }
     if addr.contains("://") {
-        return Err("unsupported scheme (use redis://, rediss:// or unix://)");
+        return Err("unsupported scheme (use redis://, rediss://, redis+sentinel:// or unix://)");
     }
     match addr.rsplit_once(':') {
         Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(()),
