@@ -128,11 +128,17 @@ impl RedisBroker {
     }
 
     async fn publish_raw(&self, channel: &str, payload: Vec<u8>) -> Result<(), BackendError> {
-        let shard = self.engine.shard(channel);
-        let mut cmd = redis::cmd("PUBLISH");
-        cmd.arg(self.engine.keys().client_channel(channel))
+        let keys = self.engine.keys();
+        let mut invocation = scripts::PUBLISH_MESSAGE.prepare_invoke();
+        invocation
+            .key(keys.stream(channel))
+            .arg(keys.client_channel(channel))
             .arg(payload);
-        shard.query::<i64>(&cmd).await.map(|_| ())
+        self.engine
+            .shard(channel)
+            .invoke::<i64>(&invocation)
+            .await
+            .map(|_| ())
     }
 }
 

@@ -33,6 +33,7 @@ mod scripts;
 mod sentinel;
 mod shard;
 mod subscriber;
+mod topology;
 
 pub use broker::RedisBroker;
 pub use config::{RedisAddress, RedisEngineConfig, RedisTls, SentinelMaster};

@@ -53,6 +53,16 @@ return {offset, epoch, 0}
     )
 });
 
+/// `PUBLISH`es one message (a join or a leave) where the channel's publications
+/// run.
+///
+/// KEYS: stream (never touched: it routes the script, in a Redis Cluster, to the
+/// master of the channel's slot, whose subscribers see the message in order with
+/// the publications and with their own `SUBSCRIBE`; see `topology.rs`).
+/// ARGV: PUB/SUB channel, payload.
+pub(crate) static PUBLISH_MESSAGE: LazyLock<Script> =
+    LazyLock::new(|| Script::new("return redis.call('publish', ARGV[1], ARGV[2])"));
+
 /// Reads a stream and its meta, creating the meta (epoch) of a stream never
 /// published to, so the epoch an empty stream reports is the one its first
 /// publish continues.

@@ -11,12 +11,14 @@
 use crate::config::{RedisAddress, RedisEngineConfig, RedisTls};
 use crate::error::{RedisEngineError, failed, timed_out};
 use crate::sentinel::SentinelResolver;
+use crate::topology::SlotMap;
 use chorus_node::BackendError;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig, PubSub};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use redis::{
-    Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, ScriptInvocation, ServerErrorKind, Value,
+    Cmd, ConnectionAddr, ErrorKind, Pipeline, RedisError, RedisFuture, ScriptInvocation,
+    ServerErrorKind, Value,
 };
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -59,15 +61,20 @@ impl ConnectionLike for Commands {
     }
 }
 
+/// A shard's PUB/SUB connections: one, or one per cluster master with the map
+/// saying which serves a slot.
+pub(crate) struct PubSubSet {
+    pub(crate) connections: Vec<PubSub>,
+    pub(crate) slots: Option<SlotMap>,
+}
+
 /// Where a shard's connections go.
 enum Target {
     /// One server.
     Standalone(redis::Client),
-    /// A cluster: its seeds for the command connection, and a client per seed
-    /// for PUB/SUB (tried in turn; a classic `SUBSCRIBE` on any cluster node sees
-    /// every `PUBLISH`, forwarded asynchronously over the cluster bus, so not
-    /// ordered with this connection's own `SUBSCRIBE`: the known gap in
-    /// `tests/cluster.rs`).
+    /// A cluster: its seeds for the command connection, and a client per seed,
+    /// whose settings the PUB/SUB connections to each master copy (and which
+    /// serve, in turn, as the fallback when the topology cannot be read).
     Cluster {
         seeds: Vec<String>,
         pubsub: Vec<redis::Client>,
@@ -342,28 +349,82 @@ impl Shard {
         self.bounded(generation, cmd.query_async(&mut conn)).await
     }
 
-    /// Opens a PUB/SUB connection: to the server, the next seed in turn for a
-    /// cluster, or the master the sentinels name now.
-    pub(crate) async fn pubsub(&self) -> Result<PubSub, BackendError> {
+    /// Opens this shard's PUB/SUB connections: one to the server (or to the
+    /// master the sentinels name now); for a cluster, one per master with the
+    /// map of which master serves each slot (see [`crate::topology`]).
+    ///
+    /// When the cluster's topology cannot be read, falls back to one connection
+    /// to the next seed in turn, without a map: delivery still works (the bus
+    /// carries every message to every node), only the subscribe barrier is
+    /// weaker, and a warning says so.
+    pub(crate) async fn pubsub(&self) -> Result<PubSubSet, BackendError> {
+        // A connection and its handshake; once more for the sentinel lookup or
+        // the cluster's topology.
+        let deadline = match self.target {
+            Target::Standalone(_) => self.connect_timeout * 2,
+            _ => self.connect_timeout * 3,
+        };
         let open = async {
             let client = match &self.target {
                 Target::Standalone(client) => client.clone(),
-                Target::Cluster { pubsub, .. } => {
-                    let i = self.next_pubsub.fetch_add(1, Ordering::Relaxed) % pubsub.len();
-                    pubsub[i].clone()
-                }
                 Target::Sentinel(sentinel) => sentinel.master().await?,
+                Target::Cluster { pubsub, .. } => match self.slot_map().await {
+                    Ok(slots) => return self.open_masters(&pubsub[0], slots).await,
+                    Err(e) => {
+                        tracing::warn!(shard = %self.address, error = %e, "redis cluster topology unknown; pub/sub on one seed, without the per-master subscribe barrier");
+                        let i = self.next_pubsub.fetch_add(1, Ordering::Relaxed) % pubsub.len();
+                        pubsub[i].clone()
+                    }
+                },
             };
-            client.get_async_pubsub().await
-        };
-        let deadline = match self.target {
-            Target::Sentinel(_) => self.connect_timeout * 3,
-            _ => self.connect_timeout * 2,
+            Ok(PubSubSet {
+                connections: vec![client.get_async_pubsub().await?],
+                slots: None,
+            })
         };
         tokio::time::timeout(deadline, open)
             .await
             .map_err(|_| timed_out())?
             .map_err(|e| failed(&e))
+    }
+
+    /// The cluster's current slot map (`CLUSTER SLOTS` through the command
+    /// connection).
+    pub(crate) async fn slot_map(&self) -> Result<SlotMap, BackendError> {
+        let reply: Value = self.query(redis::cmd("CLUSTER").arg("SLOTS")).await?;
+        SlotMap::parse(&reply).map_err(BackendError::Failed)
+    }
+
+    /// One PUB/SUB connection per master, with the seed's credentials and TLS
+    /// settings.
+    async fn open_masters(
+        &self,
+        seed: &redis::Client,
+        slots: SlotMap,
+    ) -> redis::RedisResult<PubSubSet> {
+        let mut connections = Vec::with_capacity(slots.masters().len());
+        for master in slots.masters() {
+            let info = seed.get_connection_info().clone();
+            let addr = match info.addr() {
+                ConnectionAddr::TcpTls {
+                    insecure,
+                    tls_params,
+                    ..
+                } => ConnectionAddr::TcpTls {
+                    host: master.host.clone(),
+                    port: master.port,
+                    insecure: *insecure,
+                    tls_params: tls_params.clone(),
+                },
+                _ => ConnectionAddr::Tcp(master.host.clone(), master.port),
+            };
+            let client = redis::Client::open(info.set_addr(addr))?;
+            connections.push(client.get_async_pubsub().await?);
+        }
+        Ok(PubSubSet {
+            connections,
+            slots: Some(slots),
+        })
     }
 
     pub(crate) fn io_timeout(&self) -> Duration {

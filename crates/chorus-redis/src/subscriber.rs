@@ -1,5 +1,7 @@
 //! The PUB/SUB side of a broker: one task per shard that owns the subscribe
-//! connection, delivers what arrives to the node, and survives Redis going away.
+//! connections (one, or one per master of a Redis Cluster, each channel on the
+//! master of its slot: see [`crate::topology`]), delivers what arrives to the
+//! node, and survives Redis going away.
 //!
 //! # Resilience
 //! The set of channels the node wants ([`Wanted`]) is the source of truth, kept
@@ -16,9 +18,11 @@
 
 use crate::codec::{self, Message};
 use crate::keys::Keys;
-use crate::shard::Shard;
+use crate::shard::{PubSubSet, Shard};
+use crate::topology::{SlotMap, key_slot};
 use chorus_node::{BackendError, BrokerEvents};
 use futures_util::StreamExt;
+use redis::aio::PubSub;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -146,15 +150,31 @@ impl Subscriber {
         }
     }
 
-    async fn session(&mut self, pubsub: redis::aio::PubSub, report: bool) -> End {
+    async fn session(&mut self, set: PubSubSet, report: bool) -> End {
         let io = self.shard.io_timeout();
-        let (mut sink, mut stream) = pubsub.split();
+        let slots = set.slots;
+        let (mut sinks, streams): (Vec<_>, Vec<_>) =
+            set.connections.into_iter().map(PubSub::split).unzip();
+        // One stream of every connection's messages; `None` marks the end of
+        // one connection (which ends the session: its channels would go
+        // silent otherwise).
+        let mut incoming = futures_util::stream::select_all(streams.into_iter().map(|s| {
+            s.map(Some)
+                .chain(futures_util::stream::once(async { None }))
+                .boxed()
+        }));
         let wanted = self.wanted.snapshot();
-        if !wanted.is_empty() || !self.control.is_empty() {
-            let mut names: Vec<String> =
-                wanted.iter().map(|c| self.keys.client_channel(c)).collect();
-            names.extend(self.control.iter().cloned());
-            match tokio::time::timeout(io, sink.subscribe(&names)).await {
+        let mut groups: Vec<Vec<String>> = vec![Vec::new(); sinks.len()];
+        for channel in &wanted {
+            let i = self.connection_of(slots.as_ref(), channel);
+            groups[i].push(self.keys.client_channel(channel));
+        }
+        groups[0].extend(self.control.iter().cloned());
+        for (sink, names) in sinks.iter_mut().zip(&groups) {
+            if names.is_empty() {
+                continue;
+            }
+            match tokio::time::timeout(io, sink.subscribe(names)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => return End::Lost(format!("resubscribe: {e}")),
                 Err(_) => return End::Lost("resubscribe timed out".to_owned()),
@@ -173,21 +193,22 @@ impl Subscriber {
             tokio::select! {
                 biased;
                 () = self.cancel.cancelled() => return End::Cancelled,
-                msg = stream.next() => match msg {
-                    Some(msg) => self.deliver(msg.get_channel_name(), msg.get_payload_bytes()),
-                    None => return End::Lost("connection closed".to_owned()),
+                msg = incoming.next() => match msg {
+                    Some(Some(msg)) => self.deliver(msg.get_channel_name(), msg.get_payload_bytes()),
+                    Some(None) | None => return End::Lost("connection closed".to_owned()),
                 },
                 r = self.requests.recv() => {
                     let Some(request) = r else { return End::Cancelled };
-                    let (result, reply, unsubscribing) = match request {
-                        Request::Subscribe(ch, reply) => {
-                            let name = self.keys.client_channel(&ch);
-                            (tokio::time::timeout(io, sink.subscribe(name)).await, reply, false)
-                        }
-                        Request::Unsubscribe(ch, reply) => {
-                            let name = self.keys.client_channel(&ch);
-                            (tokio::time::timeout(io, sink.unsubscribe(name)).await, reply, true)
-                        }
+                    let (channel, reply, unsubscribing) = match request {
+                        Request::Subscribe(ch, reply) => (ch, reply, false),
+                        Request::Unsubscribe(ch, reply) => (ch, reply, true),
+                    };
+                    let sink = &mut sinks[self.connection_of(slots.as_ref(), &channel)];
+                    let name = self.keys.client_channel(&channel);
+                    let result = if unsubscribing {
+                        tokio::time::timeout(io, sink.unsubscribe(name)).await
+                    } else {
+                        tokio::time::timeout(io, sink.subscribe(name)).await
                     };
                     let reason = match result {
                         Ok(Ok(())) => {
@@ -208,14 +229,34 @@ impl Subscriber {
                     return End::Lost(reason);
                 }
                 _ = ping.tick() => {
-                    match tokio::time::timeout(io, sink.ping::<redis::Value>()).await {
-                        Ok(Ok(_)) => {}
-                        Ok(Err(e)) => return End::Lost(format!("ping: {e}")),
-                        Err(_) => return End::Lost("ping timed out".to_owned()),
+                    for sink in &mut sinks {
+                        match tokio::time::timeout(io, sink.ping::<redis::Value>()).await {
+                            Ok(Ok(_)) => {}
+                            Ok(Err(e)) => return End::Lost(format!("ping: {e}")),
+                            Err(_) => return End::Lost("ping timed out".to_owned()),
+                        }
+                    }
+                    // Slots moved (resharding, failover): subscribe again on the
+                    // masters that serve them now. Nothing is lost meanwhile (the
+                    // bus carries every message to every node); the reconnect
+                    // reports the channels so positioned clients check history.
+                    if let Some(current) = &slots
+                        && let Ok(now) = self.shard.slot_map().await
+                        && &now != current
+                    {
+                        return End::Lost("cluster topology changed".to_owned());
                     }
                 }
             }
         }
+    }
+
+    /// Which of the session's connections carries `channel`: the one to the
+    /// master of its stream key's slot in a cluster, the only one otherwise.
+    fn connection_of(&self, slots: Option<&SlotMap>, channel: &str) -> usize {
+        slots.map_or(0, |map| {
+            map.master_of(key_slot(self.keys.stream(channel).as_bytes()))
+        })
     }
 
     /// Decodes one message and hands it to the node, unless the channel is no

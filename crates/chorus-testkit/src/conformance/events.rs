@@ -83,14 +83,16 @@ impl RecordingEvents {
             WAIT,
             rx.wait_for(|m| done(m.get(channel).unwrap_or(&empty))),
         )
-        .await;
-        match waited {
-            Ok(Ok(_)) => self.channel(channel),
-            _ => panic!(
-                "timed out waiting for {what} in channel {channel:?}; recorded: {:?}",
-                self.channel(channel)
-            ),
-        }
+        .await
+        // Drops the watch guard `wait_for` returns before reading again: a
+        // second read lock while a broker task waits to write would deadlock.
+        .is_ok_and(|r| r.is_ok());
+        assert!(
+            waited,
+            "timed out waiting for {what} in channel {channel:?}; recorded: {:?}",
+            self.channel(channel)
+        );
+        self.channel(channel)
     }
 
     /// Waits until at least `n` publications were delivered for `channel`.

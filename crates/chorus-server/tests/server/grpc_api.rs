@@ -3,7 +3,7 @@
 //! same result). Authentication, error modes, limits and the server's
 //! listeners are in `grpc_server.rs`.
 
-mod grpc_support;
+use crate::grpc_support;
 
 use bytes::Bytes;
 use chorus_server::grpc_proto::api as pb;

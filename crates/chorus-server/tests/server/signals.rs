@@ -1,7 +1,6 @@
 //! The `chorus` binary's signal handling: the first SIGTERM starts the lame-duck
 //! shutdown (clients get 3001, spread over `shutdown.disconnect_spread`), a second
 //! one exits at once; `--pid-file` is written while the server runs.
-#![cfg(unix)]
 
 use chorus_protocol::Protocol;
 use chorus_testkit::ProtocolClient;

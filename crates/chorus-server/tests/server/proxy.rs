@@ -3,7 +3,7 @@
 //! refresh and sub_refresh; errors, disconnects, timeouts, status transforms;
 //! per-namespace enabling and named proxies; header forwarding rules.
 
-mod proxy_support;
+use crate::proxy_support;
 
 use bytes::Bytes;
 use chorus_protocol::{

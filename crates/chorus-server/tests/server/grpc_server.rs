@@ -2,7 +2,7 @@
 //! message size limit, configuration, and the gRPC listeners the server
 //! starts from its configuration (with graceful shutdown).
 
-mod grpc_support;
+use crate::grpc_support;
 
 use std::time::Duration;
 

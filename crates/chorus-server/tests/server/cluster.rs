@@ -2,7 +2,7 @@
 //! the wrong node are forwarded to the session's node, and the HTTP API of one
 //! node lists both nodes and reaches the connections of the other.
 
-mod support;
+use crate::support;
 
 use chorus_protocol::{Command, ConnectRequest, SubscribeRequest};
 use chorus_testkit::cluster::eventually;

@@ -3,7 +3,7 @@
 //! without a user filter, the unsupported `expression` (107), and parity of the
 //! gRPC API with the HTTP API.
 
-mod grpc_support;
+use crate::grpc_support;
 
 use chorus_protocol::{ConnectRequest, Protocol};
 use chorus_server::auth::{ConnectTokenOptions, hs256_connect_token};

@@ -2,7 +2,7 @@
 //! Protobuf) and SSE sessions with their commands posted to `/emulation`, and every
 //! error status of the endpoints.
 
-mod support;
+use crate::support;
 
 use bytes::Bytes;
 use chorus_protocol::{

@@ -2,7 +2,7 @@
 //! `connect` push first, bare publication pushes, recovery from `subs`, the
 //! disconnect push, empty-push pings, and connect errors as disconnect codes.
 
-mod support;
+use crate::support;
 
 use bytes::Bytes;
 use chorus_node::{ApiPublish, Disconnect};
