@@ -10,7 +10,8 @@ pub enum RedisAddress {
     /// (`rediss://` for TLS, `unix://` for a socket).
     Standalone(String),
     /// A Redis Cluster, by seed node URLs. Keys get `{channel}` hash tags; PUB/SUB
-    /// uses classic `PUBLISH`, which the cluster broadcasts to every node.
+    /// uses classic `SUBSCRIBE`, one connection per master, each channel on the
+    /// master of its slot (where its messages are `PUBLISH`ed).
     Cluster(Vec<String>),
     /// A master found through Redis Sentinel. It is looked up again whenever a
     /// connection to it fails (after a failover the sentinels name a new one).

@@ -4,7 +4,9 @@
 //! history in Redis Streams with epoch/offset meta and an idempotency cache) and
 //! [`RedisPresenceManager`], over one Redis, several independent Redis servers
 //! (sharded by channel with jump consistent hashing), Redis Cluster (keys with
-//! `{channel}` hash tags) or masters found through Redis Sentinel. Keys, PUB/SUB
+//! `{channel}` hash tags, each channel subscribed on its slot's master; see
+//! [`RedisEngineConfig::detect_clusters`] to find clusters behind plain
+//! addresses) or masters found through Redis Sentinel. Keys, PUB/SUB
 //! channels and message formats follow Centrifugo's layout (compatibility spec
 //! §11) with a configurable prefix. Redis 6.2 or newer.
 //!
@@ -25,6 +27,7 @@
 mod broker;
 mod codec;
 mod config;
+mod detect;
 mod engine;
 mod error;
 mod keys;

@@ -301,6 +301,75 @@ pub fn redis_engine_config(
     })
 }
 
+/// Centrifugo autodetects a Redis Cluster behind a plain `address`; so does
+/// this. Each Redis section in use whose `address` entries are plain servers
+/// is probed once (`INFO cluster`, see
+/// [`RedisEngineConfig::detect_clusters`]): one address that is a cluster node
+/// becomes `cluster_address`, seeded by it and its `addr=` parameters. An
+/// unreachable address stays standalone, with a warning.
+///
+/// # Errors
+/// Several addresses of which some are cluster nodes (sharding over clusters
+/// is not expressible in this configuration), and the errors of
+/// [`redis_engine_config`].
+pub async fn detect_redis_clusters(cfg: &mut Config) -> Result<(), BackendConfigError> {
+    let broker_own = cfg.broker.enabled;
+    let presence_own = cfg.presence_manager.enabled;
+    let sections = [
+        (
+            "engine",
+            cfg.engine.kind == "redis" && !(broker_own && presence_own),
+            &mut cfg.engine.redis,
+        ),
+        (
+            "broker",
+            broker_own && cfg.broker.kind == "redis",
+            &mut cfg.broker.redis,
+        ),
+        (
+            "presence_manager",
+            presence_own && cfg.presence_manager.kind == "redis",
+            &mut cfg.presence_manager.redis,
+        ),
+    ];
+    for (section, used, r) in sections {
+        let plain = r.cluster_address.is_empty()
+            && r.sentinel_address.is_empty()
+            && !r.address.iter().any(|a| a.contains("+sentinel://"));
+        if !used || !plain || r.address.is_empty() {
+            continue;
+        }
+        let detected = redis_engine_config(section, r)?.detect_clusters().await;
+        let mut clusters = Vec::new();
+        let mut servers = Vec::new();
+        for shard in detected.shards {
+            match shard {
+                RedisAddress::Cluster(seeds) => clusters.push(seeds),
+                RedisAddress::Standalone(url) => servers.push(url),
+                RedisAddress::Sentinel { .. } => {}
+            }
+        }
+        match (clusters.len(), servers.len()) {
+            (0, _) => r.address = servers,
+            (1, 0) => {
+                tracing::info!(
+                    section,
+                    "redis: the address is a Redis Cluster node; using cluster mode"
+                );
+                r.cluster_address = clusters.remove(0);
+            }
+            _ => {
+                return Err(BackendConfigError::Unsupported(format!(
+                    "{section}.redis.address: {} of {} addresses are Redis Cluster nodes; give one cluster (in address or cluster_address), not several shards with clusters among them",
+                    clusters.len(),
+                    clusters.len() + servers.len()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Plugs the configured broker and presence manager into `builder` (the memory
 /// ones are the builder's defaults).
 ///

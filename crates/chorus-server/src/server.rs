@@ -34,6 +34,23 @@ impl AppState {
     /// # Errors
     /// Token keys in the configuration that cannot be used.
     pub fn new(config: Config) -> Result<Self, ServeError> {
+        Self::build(config)
+    }
+
+    /// Like [`AppState::new`], first looking at the configured Redis servers
+    /// (a plain `address` may be a Redis Cluster node, detected as Centrifugo
+    /// does: [`crate::backends::detect_redis_clusters`]). What `chorus` runs.
+    ///
+    /// # Errors
+    /// As [`AppState::new`], and Redis addresses that mix clusters and servers.
+    pub async fn start(mut config: Config) -> Result<Self, ServeError> {
+        crate::backends::detect_redis_clusters(&mut config)
+            .await
+            .map_err(|e| ServeError::Config(e.to_string()))?;
+        Self::build(config)
+    }
+
+    fn build(config: Config) -> Result<Self, ServeError> {
         let node =
             crate::engine::build_node(&config).map_err(|e| ServeError::Config(e.to_string()))?;
         Ok(Self {
@@ -163,7 +180,7 @@ pub async fn run_with(
     info: StartInfo,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let state = AppState::new(config)?;
+    let state = Box::pin(AppState::start(config)).await?;
     let cfg = Arc::clone(&state.config);
     let main_addr = listen_addr(&cfg.http_server.address, cfg.http_server.port);
     let main = bind(&main_addr).await?;

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use chorus_node::ApiPublish;
 use chorus_server::config::{Config, ConfigFormat};
-use chorus_testkit::services::RedisServer;
+use chorus_testkit::services::{RedisCluster, RedisServer};
 
 fn config(json: &str) -> Config {
     let loaded =
@@ -182,4 +182,57 @@ async fn nats_broker_with_redis_presence_from_config() {
         108
     );
     assert!(a.presence("news").await.expect("presence").is_empty());
+}
+
+/// A plain `address` pointing at a Redis Cluster node is detected (as
+/// Centrifugo does), with the other nodes as `addr=` seeds: the node then
+/// publishes with history on channels whose keys live on different masters,
+/// which a standalone connection could not (`MOVED`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_behind_a_plain_address_is_detected() {
+    let Some(cluster) = RedisCluster::start() else {
+        return;
+    };
+    let urls = cluster.urls();
+    let seeds: Vec<String> = urls[1..]
+        .iter()
+        .map(|u| format!("addr={}", u.trim_start_matches("redis://")))
+        .collect();
+    let address = format!("{}?{}", urls[0], seeds.join("&"));
+    let mut cfg = redis_config(&address);
+    chorus_server::backends::detect_redis_clusters(&mut cfg)
+        .await
+        .expect("detect");
+    assert_eq!(
+        cfg.engine.redis.cluster_address, urls,
+        "seeded by every node"
+    );
+    let state = Box::pin(chorus_server::server::AppState::start(redis_config(
+        &address,
+    )))
+    .await
+    .expect("start on the cluster");
+    for i in 0..12 {
+        let channel = format!("detected-{i}");
+        let pos = state
+            .node
+            .publish(&channel, Bytes::from_static(b"{}"), ApiPublish::default())
+            .await
+            .expect("publish through cluster mode");
+        assert_eq!(pos.offset, 1, "{channel}");
+    }
+}
+
+/// A plain server stays standalone; `addr=` parameters are dropped from it.
+#[tokio::test]
+async fn standalone_address_stays_standalone() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let mut cfg = redis_config(&format!("{}?addr=127.0.0.1:1", redis.url()));
+    chorus_server::backends::detect_redis_clusters(&mut cfg)
+        .await
+        .expect("detect");
+    assert!(cfg.engine.redis.cluster_address.is_empty());
+    assert_eq!(cfg.engine.redis.address, [redis.url()]);
 }
