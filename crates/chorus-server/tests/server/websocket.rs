@@ -396,7 +396,7 @@ async fn shutdown_sends_3001() {
 #[tokio::test]
 async fn redis_engine_is_built_from_the_config() {
     // The engine is available now: the state builds (Redis is contacted on first
-    // use; tests/engine_redis.rs runs it against a real server).
+    // use; engine_redis.rs runs it against a real server).
     let cfg = Config::from_str_format(
         r#"{"engine": {"type": "redis", "redis": {"address": ["redis://127.0.0.1:1"]}}}"#,
         ConfigFormat::Json,
