@@ -11,6 +11,7 @@ use chorus_nats::{NatsBroker, NatsConfig};
 use chorus_node::NodeBuilder;
 use chorus_node::memory::MemoryPresenceManager;
 use chorus_redis::{RedisAddress, RedisEngine, RedisEngineConfig, RedisTls, SentinelMaster};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use std::time::Duration;
 
 /// Presence TTL of the memory presence manager (Centrifugo's default).
@@ -40,41 +41,22 @@ pub enum BackendConfigError {
     Redis(#[from] chorus_redis::RedisEngineError),
 }
 
+/// What a URL's user info may not carry unencoded: all but RFC 3986's
+/// unreserved characters.
+const USERINFO: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// `[user[:password]@]` percent-encoded for a URL.
 fn encode(part: &str) -> String {
-    part.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
+    utf8_percent_encode(part, USERINFO).to_string()
 }
 
 /// Percent-decodes a URL component (`%XX`; anything else is kept).
 fn decode(part: &str) -> String {
-    let bytes = part.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_decode_str(part).decode_utf8_lossy().into_owned()
 }
 
 /// `user[:password]@` for a URL, or nothing without credentials.

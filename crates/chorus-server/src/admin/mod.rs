@@ -126,33 +126,9 @@ async fn login(State(s): State<AdminState>, body: Bytes) -> Response {
 }
 
 fn url_form_password(body: &[u8]) -> Option<String> {
-    let text = std::str::from_utf8(body).ok()?;
-    text.split('&').find_map(|kv| {
-        let (k, v) = kv.split_once('=')?;
-        (k == "password").then(|| percent_decode(v))
-    })
-}
-
-fn percent_decode(v: &str) -> String {
-    let bytes = v.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'+', _) => out.push(b' '),
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 2;
-            }
-            (b, _) => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    form_urlencoded::parse(body)
+        .find(|(k, _)| k == "password")
+        .map(|(_, v)| v.into_owned())
 }
 
 fn unauthorized() -> Response {
@@ -199,4 +175,19 @@ async fn stats(State(s): State<AdminState>, headers: HeaderMap) -> Response {
         return unauthorized();
     }
     axum::Json(stats::node_stats(&s.app.node)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::url_form_password;
+
+    #[test]
+    fn login_form_password_is_decoded() {
+        assert_eq!(
+            url_form_password(b"user=a&password=p%40ss+word%2B%26").as_deref(),
+            Some("p@ss word+&")
+        );
+        assert_eq!(url_form_password(b"password=").as_deref(), Some(""));
+        assert_eq!(url_form_password(b"user=a"), None);
+    }
 }
