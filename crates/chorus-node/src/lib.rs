@@ -72,6 +72,7 @@ mod positions;
 mod presence;
 mod query;
 mod shutdown;
+mod subscriptions;
 mod throttle;
 mod transport;
 mod view;

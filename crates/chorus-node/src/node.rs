@@ -22,12 +22,8 @@ use futures_util::future::BoxFuture;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Mutex as AsyncMutex;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-
-/// Number of per-channel subscribe locks (sharded by channel name hash).
-const SUB_LOCK_SHARDS: usize = 64;
 
 /// A server-side subscription requested through the API.
 #[derive(Debug, Clone, Default)]
@@ -113,10 +109,8 @@ pub(crate) struct NodeInner {
     pub(crate) presence: Arc<dyn PresenceManager>,
     pub(crate) verifier: Option<Arc<dyn TokenVerifier>>,
     pub(crate) handlers: Handlers,
-    // Serializes "first subscriber → broker.subscribe" against "last subscriber →
-    // broker.unsubscribe" per channel, so the broker never ends up unsubscribed
-    // from a channel that has local subscribers (or the reverse).
-    sub_locks: Vec<AsyncMutex<()>>,
+    // Per-channel order of broker subscribe/unsubscribe (see `subscriptions`).
+    pub(crate) sub_locks: crate::subscriptions::SubLocks,
     // Every connection task: shutdown waits for them.
     pub(crate) tracker: TaskTracker,
     pub(crate) shutdown: CancellationToken,
@@ -301,7 +295,7 @@ impl NodeBuilder {
                 presence,
                 verifier: self.verifier,
                 handlers: self.handlers,
-                sub_locks: (0..SUB_LOCK_SHARDS).map(|_| AsyncMutex::new(())).collect(),
+                sub_locks: crate::subscriptions::SubLocks::default(),
                 tracker: TaskTracker::new(),
                 shutdown: CancellationToken::new(),
                 metrics,
@@ -342,14 +336,6 @@ impl Node {
 
     pub(crate) fn resolve(&self, channel: &str) -> Result<ResolvedChannel, ClientError> {
         self.inner.config.channels.resolve(channel)
-    }
-
-    pub(crate) fn sub_lock(&self, channel: &str) -> &AsyncMutex<()> {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        channel.hash(&mut h);
-        let idx = usize::try_from(h.finish() % SUB_LOCK_SHARDS as u64).unwrap_or(0);
-        &self.inner.sub_locks[idx]
     }
 
     pub(crate) fn publish_options(options: &ChannelOptions, meta_ttl: Duration) -> PublishOptions {

@@ -90,9 +90,7 @@ impl Client {
         self.presence_allowed(&req.channel)?;
         let presence = self
             .node
-            .inner
-            .presence
-            .presence(&req.channel)
+            .read_presence(&req.channel)
             .await
             .map_err(ClientError::from)?;
         self.send(&Reply {
@@ -112,9 +110,7 @@ impl Client {
         self.presence_allowed(&req.channel)?;
         let stats = self
             .node
-            .inner
-            .presence
-            .presence_stats(&req.channel)
+            .read_presence_stats(&req.channel)
             .await
             .map_err(ClientError::from)?;
         let result = PresenceStatsResult {
@@ -158,14 +154,7 @@ impl Client {
             limit,
             reverse: req.reverse,
         };
-        let meta_ttl = self.node.meta_ttl(&options);
-        let h = match self
-            .node
-            .inner
-            .broker
-            .history(&req.channel, filter, meta_ttl)
-            .await
-        {
+        let h = match self.node.read_stream(&req.channel, &options, filter).await {
             Ok(h) => h,
             Err(BackendError::UnrecoverablePosition) => {
                 return Err(ClientError::UnrecoverablePosition.into());

@@ -87,12 +87,12 @@ impl Client {
             }
         };
         let cfg = self.node.config().client.clone();
-        if cfg.connection_limit > 0 && self.node.inner.hub.num_clients() >= cfg.connection_limit {
+        if cfg.connection_limit > 0 && self.node.num_clients() >= cfg.connection_limit {
             return Err(Disconnect::CONNECTION_LIMIT);
         }
         if cfg.user_connection_limit > 0
             && !grant.user.is_empty()
-            && self.node.inner.hub.user_connections(&grant.user) >= cfg.user_connection_limit
+            && self.node.user_connections_of(&grant.user) >= cfg.user_connection_limit
         {
             return Err(Disconnect::CONNECTION_LIMIT);
         }
@@ -120,7 +120,7 @@ impl Client {
             .set(std::sync::Arc::from(grant.user.as_str()));
         let _ = self.shared.app.set((req.name.clone(), req.version.clone()));
         self.status = Status::Connected;
-        self.node.inner.hub.add_client(&self.shared);
+        self.node.register_client(&self.shared);
         // The opening request and emulated headers stay only while a hook may
         // still forward them (proxies); an idle connection keeps nothing else.
         if !self.node.inner.handlers.sees_requests_after_connect() {
@@ -187,7 +187,7 @@ impl Client {
         };
         self.send(&reply)?;
         for live in pending {
-            live.go_live(self);
+            live.go_live(&self.shared);
         }
 
         let now = Instant::now();

@@ -405,25 +405,9 @@ impl Client {
         }
     }
 
-    /// Encodes and queues a reply (on unidirectional transports its bare-push
-    /// form, see [`uni_push`]). A payload this protocol cannot carry (non-JSON
-    /// bytes for a JSON client) closes the connection with 3506.
+    /// Encodes and queues a reply (see [`ClientShared::send`]).
     pub(crate) fn send(&self, reply: &Reply) -> Result<(), Disconnect> {
-        let encoded = if self.is_unidirectional() {
-            match uni_push(reply)? {
-                Some(push) => chorus_protocol::encode(self.protocol(), &push),
-                None => return Ok(()),
-            }
-        } else {
-            chorus_protocol::encode(self.protocol(), reply)
-        };
-        match encoded {
-            Ok(bytes) => {
-                self.shared.push(bytes);
-                Ok(())
-            }
-            Err(_) => Err(Disconnect::INAPPROPRIATE_PROTOCOL),
-        }
+        self.shared.send(reply)
     }
 
     pub(crate) fn send_error(&self, id: u32, error: &ClientError) -> Result<(), Disconnect> {
@@ -711,15 +695,7 @@ impl Client {
         for (channel, sub) in &self.subs {
             if sub.presence {
                 let info = self.client_info(sub.info.clone());
-                if let Err(e) = self
-                    .node
-                    .inner
-                    .presence
-                    .add_presence(channel, &self.shared.id, info)
-                    .await
-                {
-                    tracing::warn!(client = %self.shared.id, channel, error = %e, "presence update failed");
-                }
+                self.node.add_presence(channel, &self.shared.id, info).await;
             }
         }
     }
@@ -733,7 +709,7 @@ impl Client {
         }
         let was_connected = self.status == Status::Connected;
         if was_connected {
-            self.node.inner.hub.remove_client(&self.shared);
+            self.node.unregister_client(&self.shared);
         }
         tracing::debug!(client = %self.shared.id, user = %self.user, code = disconnect.code, reason = %disconnect.reason, "client disconnected");
         if was_connected && let Some(hook) = self.node.inner.handlers.disconnect.clone() {

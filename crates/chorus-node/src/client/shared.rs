@@ -4,7 +4,7 @@
 use crate::error::Disconnect;
 use crate::outbound::{Outbound, Pushed};
 use bytes::Bytes;
-use chorus_protocol::Protocol;
+use chorus_protocol::{Protocol, Reply};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use tokio::sync::Notify;
@@ -82,6 +82,27 @@ impl ClientShared {
     pub(crate) fn push(&self, msg: Bytes) {
         if self.outbound.push(msg) == Pushed::Overflow {
             tracing::info!(client = %self.id, user = self.user(), code = 3008, "disconnecting slow client: queue full");
+        }
+    }
+
+    /// Encodes and queues a reply (on unidirectional transports its bare-push
+    /// form, see [`super::uni_push`]). A payload this protocol cannot carry
+    /// (non-JSON bytes for a JSON client) is refused with 3506.
+    pub(crate) fn send(&self, reply: &Reply) -> Result<(), Disconnect> {
+        let encoded = if self.unidirectional {
+            match super::uni_push(reply)? {
+                Some(push) => chorus_protocol::encode(self.protocol, &push),
+                None => return Ok(()),
+            }
+        } else {
+            chorus_protocol::encode(self.protocol, reply)
+        };
+        match encoded {
+            Ok(bytes) => {
+                self.push(bytes);
+                Ok(())
+            }
+            Err(_) => Err(Disconnect::INAPPROPRIATE_PROTOCOL),
         }
     }
 

@@ -5,15 +5,15 @@ use super::{Client, Sub, ttl_until, unix_now};
 use crate::auth::{ServerSubscription, SubscribeOverride, TokenError};
 use crate::broker::{HistoryFilter, StreamPosition};
 use crate::channel::{ChannelOptions, RecoveryMode};
-use crate::client::shared::Control;
 use crate::error::{BackendError, ClientError, Disconnect};
 use crate::handlers::HandlerError;
-use crate::hub::{Delivery, Subscriber, Verdict};
+use crate::hub::{Delivery, Subscriber};
 use crate::node::ServerSubscribe;
+use crate::subscriptions::PendingLive;
 use crate::view::View;
 use bytes::Bytes;
 use chorus_protocol::{
-    Publication, Push, Reply, Subscribe, SubscribeRequest, SubscribeResult, UnsubscribeRequest,
+    Push, Reply, Subscribe, SubscribeRequest, SubscribeResult, UnsubscribeRequest,
     UnsubscribeResult,
 };
 use std::sync::Arc;
@@ -35,63 +35,6 @@ struct SubParams {
     reject_unrecovered: bool,
     /// Tags filter and delta compression.
     view: View,
-}
-
-/// A subscription that is registered but still buffering publications; it goes
-/// live once its reply (or push) is queued.
-pub(super) struct PendingLive {
-    channel: String,
-    delivery: Arc<Delivery>,
-    first: Option<Reply>,
-    after_offset: u64,
-    epoch: String,
-}
-
-impl PendingLive {
-    /// Queues the reply, then the buffered publications newer than what the reply
-    /// carried, then switches the subscription to live delivery.
-    pub(super) fn go_live(self, client: &Client) {
-        let channel = self.channel;
-        let after = self.after_offset;
-        let first = self.first;
-        let delivery = &self.delivery;
-        if let Some(position) = &delivery.position {
-            position.start(after, &self.epoch);
-        }
-        delivery.go_live(|pending: Vec<(Publication, String)>| {
-            if let Some(reply) = &first
-                && let Err(d) = client.send(reply)
-            {
-                client.close(d);
-            }
-            for (mut p, epoch) in pending {
-                let verdict = match &delivery.position {
-                    Some(position) if p.offset > 0 => position.check(p.offset, &epoch),
-                    _ if p.offset > 0 && p.offset <= after => Verdict::Skip,
-                    _ => Verdict::Deliver,
-                };
-                match verdict {
-                    Verdict::Deliver if !delivery.view.wants(&p) => {}
-                    Verdict::Deliver => {
-                        delivery.view.prepare_single(client.shared.protocol, &mut p);
-                        let push = Push {
-                            channel: channel.clone(),
-                            r#pub: Some(p),
-                            ..Push::default()
-                        };
-                        if let Err(d) = client.send(&Reply::from(push)) {
-                            client.close(d);
-                        }
-                    }
-                    Verdict::Skip => {}
-                    Verdict::Gap => client
-                        .shared
-                        .control
-                        .send(Control::InsufficientState(channel.clone())),
-                }
-            }
-        });
-    }
 }
 
 /// The tags filter and delta compression a subscribe request asks for: an unknown
@@ -176,22 +119,12 @@ impl Client {
     ) -> Result<(SubscribeResult, PendingLive), ClientError> {
         let view = std::mem::take(&mut p.view);
         let delivery = Delivery::buffering(p.positioned || p.recoverable, view);
-        let node = self.node.clone();
-        {
-            let _guard = node.sub_lock(channel).lock().await;
-            let sub = Subscriber {
-                client: Arc::clone(&self.shared),
-                join_leave: p.join_leave_push,
-                delivery: Arc::clone(&delivery),
-            };
-            if node.inner.hub.add_sub(channel, sub)
-                && let Err(e) = node.inner.broker.subscribe(channel).await
-            {
-                node.inner.hub.remove_sub(channel, &self.shared.id);
-                tracing::warn!(channel, error = %e, "broker subscribe failed");
-                return Err(ClientError::Internal);
-            }
-        }
+        let sub = Subscriber {
+            client: Arc::clone(&self.shared),
+            join_leave: p.join_leave_push,
+            delivery: Arc::clone(&delivery),
+        };
+        self.node.add_subscriber(channel, sub).await?;
         match self.position(channel, &options, &p, &delivery.view).await {
             Ok((mut result, after_offset)) => {
                 let view = &delivery.view;
@@ -206,20 +139,13 @@ impl Client {
                     view.set_base(top);
                     // The recovered top is the base of the next live delta.
                     if let Some(payload) = payload {
-                        node.inner.hub.learn_last(channel, top, payload);
+                        self.node.seed_delta_base(channel, top, payload);
                     }
                 }
                 let epoch_of_result = result.epoch.clone();
                 if p.presence {
                     let info = self.client_info(p.info.clone());
-                    if let Err(e) = node
-                        .inner
-                        .presence
-                        .add_presence(channel, &self.shared.id, info)
-                        .await
-                    {
-                        tracing::warn!(channel, error = %e, "presence add failed");
-                    }
+                    self.node.add_presence(channel, &self.shared.id, info).await;
                 }
                 if let Some(at) = p.expire_at {
                     result.expires = true;
@@ -249,10 +175,7 @@ impl Client {
                 ))
             }
             Err(e) => {
-                let _guard = node.sub_lock(channel).lock().await;
-                if node.inner.hub.remove_sub(channel, &self.shared.id) {
-                    let _ = node.inner.broker.unsubscribe(channel).await;
-                }
+                self.node.remove_subscriber(channel, &self.shared.id).await;
                 Err(e)
             }
         }
@@ -271,8 +194,6 @@ impl Client {
         if !(p.positioned || p.recoverable) {
             return Ok((result, 0));
         }
-        let broker = &self.node.inner.broker;
-        let meta_ttl = self.node.meta_ttl(options);
         result.positioned = true;
         result.recoverable = p.recoverable;
         let top = |r: &crate::broker::HistoryResult| r.position.clone();
@@ -300,7 +221,7 @@ impl Client {
                 },
                 reverse: true,
             };
-            let h = broker.history(channel, latest, meta_ttl).await?;
+            let h = self.node.read_stream(channel, options, latest).await?;
             let position = top(&h);
             let up_to_date = since.epoch == position.epoch && since.offset == position.offset;
             result.recovered = true;
@@ -325,7 +246,7 @@ impl Client {
                 limit,
                 reverse: false,
             };
-            let read = match broker.history(channel, filter, meta_ttl).await {
+            let read = match self.node.read_stream(channel, options, filter).await {
                 Ok(h) => Some(h),
                 Err(BackendError::UnrecoverablePosition) => None,
                 Err(e) => return Err(e.into()),
@@ -352,17 +273,12 @@ impl Client {
                 return Err(ClientError::UnrecoverablePosition);
             }
         }
-        let h = broker
-            .history(
-                channel,
-                HistoryFilter {
-                    since: None,
-                    limit: 0,
-                    reverse: false,
-                },
-                meta_ttl,
-            )
-            .await?;
+        let top_only = HistoryFilter {
+            since: None,
+            limit: 0,
+            reverse: false,
+        };
+        let h = self.node.read_stream(channel, options, top_only).await?;
         result.epoch = h.position.epoch;
         result.offset = h.position.offset;
         Ok((result, h.position.offset))
@@ -403,9 +319,7 @@ impl Client {
             && sub.join_leave
         {
             let info = self.client_info(sub.info.clone());
-            if let Err(e) = self.node.inner.broker.publish_join(channel, info).await {
-                tracing::warn!(channel, error = %e, "join publish failed");
-            }
+            self.node.announce_join(channel, info).await;
         }
     }
 
@@ -518,7 +432,7 @@ impl Client {
             subscribe: Some(result),
             ..Reply::default()
         });
-        live.go_live(self);
+        live.go_live(&self.shared);
         self.announce_join(&channel).await;
         Ok(())
     }
@@ -602,7 +516,7 @@ impl Client {
                     ..Push::default()
                 };
                 live.first = Some(Reply::from(push));
-                live.go_live(self);
+                live.go_live(&self.shared);
                 self.announce_join(&req.channel).await;
                 Ok(())
             }
@@ -633,27 +547,15 @@ impl Client {
         let Some(sub) = self.subs.remove(channel) else {
             return;
         };
-        let node = self.node.clone();
-        {
-            let _guard = node.sub_lock(channel).lock().await;
-            if node.inner.hub.remove_sub(channel, &self.shared.id)
-                && let Err(e) = node.inner.broker.unsubscribe(channel).await
-            {
-                tracing::warn!(channel, error = %e, "broker unsubscribe failed");
-            }
-        }
+        self.node.remove_subscriber(channel, &self.shared.id).await;
         if sub.presence {
-            let _ = node
-                .inner
-                .presence
+            self.node
                 .remove_presence(channel, &self.shared.id, &self.user)
                 .await;
         }
         if sub.join_leave {
-            let _ = node
-                .inner
-                .broker
-                .publish_leave(channel, self.client_info(sub.info))
+            self.node
+                .announce_leave(channel, self.client_info(sub.info))
                 .await;
         }
     }
