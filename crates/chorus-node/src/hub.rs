@@ -4,6 +4,7 @@
 use crate::broker::{BrokerEvents, StreamPosition};
 use crate::client::shared::{ClientShared, Control};
 use crate::error::Disconnect;
+use crate::ordering::{Position, Verdict, order};
 use crate::view::{Variants, View};
 use bytes::Bytes;
 use chorus_protocol::{ClientInfo, Join, Leave, Protocol, Publication, Push, Reply};
@@ -87,86 +88,6 @@ mod prepared_tests {
             uni.as_ref().map(|b| b.as_ptr()),
             again.as_ref().map(|b| b.as_ptr())
         );
-    }
-}
-
-/// What to do with a publication for a positioned subscription.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Verdict {
-    /// The next offset: deliver.
-    Deliver,
-    /// Already delivered (or the subscription is being torn down): drop silently.
-    Skip,
-    /// A gap or another epoch: the client's state is insufficient (2500 / 3010).
-    Gap,
-}
-
-/// Stream position of a positioned subscription: the last offset delivered and
-/// the stream's epoch (spec §7). Checked per publication without allocating.
-#[derive(Debug, Default)]
-pub(crate) struct Position {
-    last: AtomicU64,
-    epoch: OnceLock<String>,
-    broken: AtomicBool,
-    // Stream top seen by the previous periodic check while this subscriber was
-    // behind it (0: not behind). Only the node's position-check task touches it.
-    behind_top: AtomicU64,
-}
-
-impl Position {
-    /// Starts tracking at `offset` in `epoch` (when the subscription goes live).
-    pub(crate) fn start(&self, offset: u64, epoch: &str) {
-        let _ = self.epoch.set(epoch.to_owned());
-        self.last.store(offset, Ordering::Release);
-    }
-
-    /// The periodic check against the stream's current top (spec §7): another
-    /// epoch, or still behind a top already seen one check earlier, is a gap.
-    /// Being behind once is normal (publications in flight).
-    pub(crate) fn check_top(&self, top: &StreamPosition) -> Verdict {
-        if self.broken.load(Ordering::Acquire) {
-            return Verdict::Skip;
-        }
-        let other_epoch = self
-            .epoch
-            .get()
-            .is_some_and(|e| !top.epoch.is_empty() && *e != top.epoch);
-        let last = self.last.load(Ordering::Acquire);
-        let seen = self.behind_top.load(Ordering::Acquire);
-        if other_epoch || (seen > 0 && last < seen) {
-            self.broken.store(true, Ordering::Release);
-            return Verdict::Gap;
-        }
-        let behind = if last < top.offset { top.offset } else { 0 };
-        self.behind_top.store(behind, Ordering::Release);
-        Verdict::Deliver
-    }
-
-    /// Marks the subscription broken (publications arrive too late).
-    pub(crate) fn fail(&self) -> bool {
-        !self.broken.swap(true, Ordering::AcqRel)
-    }
-
-    /// Checks a publication. Calls for one channel are serialized by the broker's
-    /// per-channel ordering contract, so load-then-store is race-free.
-    pub(crate) fn check(&self, offset: u64, epoch: &str) -> Verdict {
-        if self.broken.load(Ordering::Acquire) {
-            return Verdict::Skip;
-        }
-        let last = self.last.load(Ordering::Acquire);
-        let other_epoch = self
-            .epoch
-            .get()
-            .is_some_and(|e| !epoch.is_empty() && e != epoch);
-        if other_epoch || offset > last + 1 {
-            self.broken.store(true, Ordering::Release);
-            return Verdict::Gap;
-        }
-        if offset <= last {
-            return Verdict::Skip;
-        }
-        self.last.store(offset, Ordering::Release);
-        Verdict::Deliver
     }
 }
 
@@ -472,17 +393,13 @@ impl Hub {
         epoch: &str,
         lagging: bool,
     ) {
-        let verdict = match &sub.delivery.position {
-            Some(position) if lagging => {
-                if position.fail() {
-                    Verdict::Gap
-                } else {
-                    Verdict::Skip
-                }
-            }
-            Some(position) if publication.offset > 0 => position.check(publication.offset, epoch),
-            _ => Verdict::Deliver,
-        };
+        let verdict = order(
+            sub.delivery.position.as_ref(),
+            publication.offset,
+            epoch,
+            lagging,
+            0,
+        );
         match verdict {
             Verdict::Deliver => {
                 let view = &sub.delivery.view;

@@ -67,6 +67,7 @@ mod limits;
 pub mod memory;
 pub mod metrics;
 mod node;
+mod ordering;
 mod outbound;
 mod positions;
 mod presence;

@@ -12,8 +12,8 @@
 
 use crate::broker::HistoryFilter;
 use crate::client::shared::Control;
-use crate::hub::Verdict;
 use crate::node::{Node, NodeInner};
+use crate::ordering::Verdict;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 

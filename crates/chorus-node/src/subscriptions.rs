@@ -16,8 +16,9 @@ use crate::broker::{HistoryFilter, HistoryResult};
 use crate::channel::ChannelOptions;
 use crate::client::shared::{ClientShared, Control};
 use crate::error::{BackendError, ClientError};
-use crate::hub::{Delivery, Subscriber, Verdict};
+use crate::hub::{Delivery, Subscriber};
 use crate::node::Node;
+use crate::ordering::{Verdict, order};
 use crate::presence::PresenceStats;
 use bytes::Bytes;
 use chorus_protocol::{ClientInfo, Publication, Push, Reply};
@@ -208,11 +209,8 @@ impl PendingLive {
                 client.outbound.close(d);
             }
             for (mut p, epoch) in pending {
-                let verdict = match &delivery.position {
-                    Some(position) if p.offset > 0 => position.check(p.offset, &epoch),
-                    _ if p.offset > 0 && p.offset <= after => Verdict::Skip,
-                    _ => Verdict::Deliver,
-                };
+                // The PUB/SUB lag check is live delivery's only.
+                let verdict = order(delivery.position.as_ref(), p.offset, &epoch, false, after);
                 match verdict {
                     Verdict::Deliver if !delivery.view.wants(&p) => {}
                     Verdict::Deliver => {
