@@ -208,14 +208,8 @@ impl Broker for NatsBroker {
         &self,
         channel: &str,
         mut publication: Publication,
-        options: &PublishOptions,
+        _options: &PublishOptions,
     ) -> Result<PublishResult, BackendError> {
-        if let Some(info) = &options.client_info {
-            publication.info = Some(info.clone());
-        }
-        if !options.tags.is_empty() {
-            publication.tags.clone_from(&options.tags);
-        }
         publication.offset = 0;
         let push = Push {
             channel: channel.to_owned(),

@@ -5,7 +5,6 @@ use crate::error::BackendError;
 use async_trait::async_trait;
 use bytes::Bytes;
 use chorus_protocol::{ClientInfo, Publication};
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// A position in a channel's stream.
@@ -22,7 +21,9 @@ pub struct StreamPosition {
     pub epoch: String,
 }
 
-/// How one publication is published.
+/// How a broker stores one publication: the channel's history settings and the
+/// publish's idempotency key. The publication itself arrives complete (data,
+/// publisher info, tags, delta flag, time); the broker sets only its offset.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct PublishOptions {
@@ -37,10 +38,6 @@ pub struct PublishOptions {
     /// Results of a publish with the same key in the same channel are reused for a
     /// while (about 5 minutes) instead of publishing again.
     pub idempotency_key: Option<String>,
-    /// Publisher info attached to the publication (client-side publishes).
-    pub client_info: Option<ClientInfo>,
-    /// Publication tags.
-    pub tags: BTreeMap<String, String>,
 }
 
 /// What a publish produced.
@@ -133,7 +130,8 @@ pub trait BrokerEvents: Send + Sync + 'static {
 ///   [`BackendError::UnrecoverablePosition`].
 #[async_trait]
 pub trait Broker: Send + Sync + 'static {
-    /// Publishes to a channel.
+    /// Publishes a complete publication to a channel; the broker assigns the
+    /// offset (when the channel keeps history) and changes nothing else.
     async fn publish(
         &self,
         channel: &str,

@@ -310,6 +310,12 @@ impl NodeBuilder {
     }
 }
 
+/// The per-publish part of what a broker stores.
+struct Stored {
+    skip_history: bool,
+    idempotency_key: Option<String>,
+}
+
 fn channel_error(e: ClientError) -> ApiError {
     match e {
         ClientError::UnknownChannel => ApiError::UnknownChannel,
@@ -336,19 +342,6 @@ impl Node {
 
     pub(crate) fn resolve(&self, channel: &str) -> Result<ResolvedChannel, ClientError> {
         self.inner.config.channels.resolve(channel)
-    }
-
-    pub(crate) fn publish_options(options: &ChannelOptions, meta_ttl: Duration) -> PublishOptions {
-        PublishOptions {
-            history_size: options.history_size,
-            history_ttl: options.history_ttl,
-            history_meta_ttl: if options.history_meta_ttl.is_zero() {
-                meta_ttl
-            } else {
-                options.history_meta_ttl
-            },
-            ..PublishOptions::default()
-        }
     }
 
     /// Publication time (Unix ms) when positioned subscribers check PUB/SUB lag
@@ -388,28 +381,20 @@ impl Node {
         opts: ApiPublish,
     ) -> Result<StreamPosition, ApiError> {
         let resolved = self.resolve(channel).map_err(channel_error)?;
-        if !resolved.options.data_format.accepts(&data) {
-            return Err(ApiError::BadRequest);
-        }
-        let mut options =
-            Self::publish_options(&resolved.options, self.meta_ttl(&resolved.options));
-        options.skip_history = opts.skip_history;
-        options.tags = opts.tags;
-        options.idempotency_key = opts.idempotency_key;
-        let publication = Publication {
-            data,
-            delta: opts.delta,
-            time: self.publication_time(),
-            ..Publication::default()
+        let publication = self
+            .publication(&resolved.options, data, None, opts.tags, opts.delta)
+            .ok_or(ApiError::BadRequest)?;
+        let stored = Stored {
+            skip_history: opts.skip_history,
+            idempotency_key: opts.idempotency_key,
         };
         let result = self
-            .inner
-            .broker
-            .publish(channel, publication, &options)
+            .send_publication(channel, &resolved.options, publication, stored)
             .await?;
         Ok(result.position)
     }
 
+    /// Publishes a client's `publish` command (permissions already checked).
     pub(crate) async fn publish_from_client(
         &self,
         channel: &str,
@@ -418,25 +403,58 @@ impl Node {
         options: &ChannelOptions,
         skip_history: bool,
     ) -> Result<(), ClientError> {
-        if !options.data_format.accepts(&data) {
-            return Err(ClientError::BadRequest);
-        }
-        let mut opts = Self::publish_options(options, self.meta_ttl(options));
-        opts.client_info = Some(info);
-        opts.skip_history = skip_history;
-        self.inner
-            .broker
-            .publish(
-                channel,
-                Publication {
-                    data,
-                    time: self.publication_time(),
-                    ..Publication::default()
-                },
-                &opts,
-            )
+        let publication = self
+            .publication(options, data, Some(info), BTreeMap::new(), false)
+            .ok_or(ClientError::BadRequest)?;
+        let stored = Stored {
+            skip_history,
+            idempotency_key: None,
+        };
+        self.send_publication(channel, options, publication, stored)
             .await?;
         Ok(())
+    }
+
+    /// The complete publication (everything subscribers and history get), or
+    /// `None` when the channel's data format refuses the payload.
+    fn publication(
+        &self,
+        options: &ChannelOptions,
+        data: Bytes,
+        info: Option<ClientInfo>,
+        tags: BTreeMap<String, String>,
+        delta: bool,
+    ) -> Option<Publication> {
+        if !options.data_format.accepts(&data) {
+            return None;
+        }
+        Some(Publication {
+            data,
+            info,
+            tags,
+            delta,
+            time: self.publication_time(),
+            ..Publication::default()
+        })
+    }
+
+    /// Hands a complete publication to the broker with what the broker stores:
+    /// the channel's history settings, `skip_history` and the idempotency key.
+    async fn send_publication(
+        &self,
+        channel: &str,
+        options: &ChannelOptions,
+        publication: Publication,
+        stored: Stored,
+    ) -> Result<crate::broker::PublishResult, crate::error::BackendError> {
+        let opts = PublishOptions {
+            history_size: options.history_size,
+            history_ttl: options.history_ttl,
+            history_meta_ttl: self.meta_ttl(options),
+            skip_history: stored.skip_history,
+            idempotency_key: stored.idempotency_key,
+        };
+        self.inner.broker.publish(channel, publication, &opts).await
     }
 
     fn send_control(&self, user: &str, client: Option<&str>, make: impl Fn() -> Control) {

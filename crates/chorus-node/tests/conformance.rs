@@ -54,7 +54,7 @@ broker_checks!(
     does_not_deliver_to_unsubscribed_channels,
     unsubscribe_stops_delivery,
     subscribe_and_unsubscribe_are_idempotent,
-    publish_attaches_info_and_tags,
+    publish_keeps_info_and_tags,
     history_offsets_and_epoch,
     history_of_empty_stream,
     history_limit_and_reverse,

@@ -150,12 +150,6 @@ impl Broker for RedisBroker {
         mut publication: Publication,
         options: &PublishOptions,
     ) -> Result<PublishResult, BackendError> {
-        if let Some(info) = &options.client_info {
-            publication.info = Some(info.clone());
-        }
-        if !options.tags.is_empty() {
-            publication.tags.clone_from(&options.tags);
-        }
         publication.offset = 0;
         let with_history =
             options.history_size > 0 && !options.history_ttl.is_zero() && !options.skip_history;

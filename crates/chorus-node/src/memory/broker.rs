@@ -139,12 +139,6 @@ impl Broker for MemoryBroker {
         mut publication: Publication,
         options: &PublishOptions,
     ) -> Result<PublishResult, BackendError> {
-        if let Some(info) = &options.client_info {
-            publication.info = Some(info.clone());
-        }
-        if !options.tags.is_empty() {
-            publication.tags.clone_from(&options.tags);
-        }
         let with_history =
             options.history_size > 0 && !options.history_ttl.is_zero() && !options.skip_history;
         if !with_history && options.idempotency_key.is_none() {

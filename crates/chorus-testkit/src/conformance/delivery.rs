@@ -112,9 +112,9 @@ where
     );
 }
 
-/// `PublishOptions::client_info` and `tags` end up in the delivered publication
-/// and in history.
-pub async fn publish_attaches_info_and_tags<F, B>(make: &F)
+/// A publication's publisher info and tags (set by the node) are delivered and
+/// kept in history unchanged.
+pub async fn publish_keeps_info_and_tags<F, B>(make: &F)
 where
     F: Fn(Arc<dyn BrokerEvents>) -> B,
     B: Broker,
@@ -122,22 +122,26 @@ where
     let (rec, b) = build(make);
     let ch = chan("info-tags");
     subscribe(&b, &ch).await;
-    let mut o = with_history(10);
+    let o = with_history(10);
     let publisher = ClientInfo {
         conn_info: Bytes::from_static(b"{\"c\":1}"),
         chan_info: Bytes::from_static(b"{\"h\":2}"),
         ..info("u1", "client-1")
     };
-    o.client_info = Some(publisher.clone());
-    o.tags = BTreeMap::from([("k".to_owned(), "v".to_owned())]);
-    publish(&b, &ch, "x", &o).await;
+    let tags = BTreeMap::from([("k".to_owned(), "v".to_owned())]);
+    let mut sent = publication("x");
+    sent.info = Some(publisher.clone());
+    sent.tags.clone_from(&tags);
+    b.publish(&ch, sent, &o)
+        .await
+        .unwrap_or_else(|e| panic!("publish to {ch:?} failed: {e}"));
     let got = rec.wait_publications(&ch, 1).await;
     for (p, what) in [
         (&got[0].publication, "delivered"),
         (&history(&b, &ch, all()).await.publications[0], "history"),
     ] {
         assert_eq!(p.info.as_ref(), Some(&publisher), "{what}: client info");
-        assert_eq!(p.tags, o.tags, "{what}: tags");
+        assert_eq!(p.tags, tags, "{what}: tags");
         assert_eq!(data(p), "\"x\"", "{what}: data");
     }
 }

@@ -205,7 +205,7 @@ where
     does_not_deliver_to_unsubscribed_channels(&make).await;
     unsubscribe_stops_delivery(&make).await;
     subscribe_and_unsubscribe_are_idempotent(&make).await;
-    publish_attaches_info_and_tags(&make).await;
+    publish_keeps_info_and_tags(&make).await;
     history_offsets_and_epoch(&make).await;
     history_of_empty_stream(&make).await;
     history_limit_and_reverse(&make).await;
