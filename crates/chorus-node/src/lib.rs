@@ -88,7 +88,7 @@ pub use broker::{
     StreamPosition,
 };
 pub use channel::{ChannelOptions, ChannelRules, DataFormat, RecoveryMode, ResolvedChannel};
-pub use client::{Client, TransportInfo, UpgradeRequest, uni_connect_error_disconnect};
+pub use client::{TransportInfo, UpgradeRequest, uni_connect_error_disconnect};
 pub use cluster::EmulationSink;
 pub use config::{ClientConfig, NodeConfig};
 pub use connections::ConnectionInfo;
@@ -102,6 +102,5 @@ pub use limits::{CommandRateLimits, RateBucket};
 pub use node::{
     ApiPublish, Node, NodeBuilder, NodeInfo, ServerRefresh, ServerSubscribe, glob_match,
 };
-pub use outbound::{Drained, Outbound};
 pub use presence::{PresenceManager, PresenceStats};
 pub use transport::{FrameIo, TransportError};

@@ -3,7 +3,8 @@
 //! The engine counts what happens on its hot paths (commands, messages to and from
 //! the broker, bytes through transports, broker publish times) with relaxed atomic
 //! adds: no lock and no allocation per message. A metrics exporter (the `chorus`
-//! server's Prometheus endpoint) reads a [`Metrics`] snapshot when it is scraped.
+//! server's Prometheus endpoint) reads a [`MetricsSnapshot`]
+//! ([`Node::metrics`](crate::Node::metrics)) when it is scraped.
 //!
 //! Rare events (a connection ending, an error reply) are counted in small maps
 //! behind a `Mutex`; they happen at most once per command, never per recipient.
@@ -51,13 +52,14 @@ const BUCKET_NANOS: [u64; 16] = [
 
 /// A duration histogram over [`DURATION_BUCKETS`], made of atomics.
 #[derive(Debug, Default)]
-pub struct DurationHistogram {
+pub(crate) struct DurationHistogram {
     // Per-bucket (not cumulative) counts; the last slot is "above every bound".
     buckets: [AtomicU64; 17],
     sum_nanos: AtomicU64,
 }
 
-/// A point-in-time copy of a [`DurationHistogram`].
+/// A point-in-time copy of one duration histogram (a command method's, or
+/// broker publish times).
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct HistogramSnapshot {
@@ -71,7 +73,7 @@ pub struct HistogramSnapshot {
 
 impl DurationHistogram {
     /// Records one duration.
-    pub fn observe(&self, d: Duration) {
+    pub(crate) fn observe(&self, d: Duration) {
         let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         let slot = BUCKET_NANOS.partition_point(|&b| b < nanos);
         self.buckets[slot].fetch_add(1, Relaxed);
@@ -79,7 +81,7 @@ impl DurationHistogram {
     }
 
     /// Copies the current counts.
-    pub fn snapshot(&self) -> HistogramSnapshot {
+    pub(crate) fn snapshot(&self) -> HistogramSnapshot {
         let mut cumulative = Vec::with_capacity(BUCKET_NANOS.len());
         let mut running = 0;
         for b in &self.buckets[..BUCKET_NANOS.len()] {
@@ -199,34 +201,34 @@ impl Method {
 
 /// Messages exchanged with the broker, by type (Centrifugo's `type` label).
 #[derive(Debug, Default)]
-pub struct MessageCounts {
+pub(crate) struct MessageCounts {
     /// Publications.
-    pub publication: AtomicU64,
+    pub(crate) publication: AtomicU64,
     /// Join events.
-    pub join: AtomicU64,
+    pub(crate) join: AtomicU64,
     /// Leave events.
-    pub leave: AtomicU64,
+    pub(crate) leave: AtomicU64,
 }
 
 /// Traffic of one transport (frames are protocol messages: a reply or a push).
 #[derive(Debug, Default)]
-pub struct TransportCounts {
+pub(crate) struct TransportCounts {
     /// Connections opened.
-    pub connects: AtomicU64,
+    pub(crate) connects: AtomicU64,
     /// Messages written to clients.
-    pub messages_sent: AtomicU64,
+    pub(crate) messages_sent: AtomicU64,
     /// Bytes of messages written (encoded, before compression and framing).
-    pub bytes_sent: AtomicU64,
+    pub(crate) bytes_sent: AtomicU64,
     /// Frames read from clients.
-    pub messages_received: AtomicU64,
+    pub(crate) messages_received: AtomicU64,
     /// Bytes of frames read.
-    pub bytes_received: AtomicU64,
+    pub(crate) bytes_received: AtomicU64,
 }
 
-/// Everything the engine counts. One per [`Node`](crate::Node), reached with
-/// [`Node::metrics`](crate::Node::metrics).
+/// Everything the engine counts. One per [`Node`](crate::Node); read through
+/// [`Metrics::snapshot`].
 #[derive(Debug, Default)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     commands: [DurationHistogram; 12],
     // (method, code) → count of error replies. Error replies are rare next to
     // messages; the map stays small (codes are a short list).
@@ -234,38 +236,38 @@ pub struct Metrics {
     // code → (reason, count) of connections the server closed.
     disconnects: Mutex<BTreeMap<u32, (String, u64)>>,
     /// Messages this node sent to the broker.
-    pub messages_sent: MessageCounts,
+    pub(crate) messages_sent: MessageCounts,
     /// Messages this node received from the broker.
-    pub messages_received: MessageCounts,
+    pub(crate) messages_received: MessageCounts,
     /// Time spent in `Broker::publish`.
-    pub broker_publish: DurationHistogram,
+    pub(crate) broker_publish: DurationHistogram,
     // Transports are few and fixed (`&'static str` names): a connection looks its
     // counters up once, then adds to them without locking.
     transports: Mutex<Vec<(&'static str, Arc<TransportCounts>)>>,
     /// Commands refused by a rate limit (error 111 or disconnect 3013).
-    pub rate_limited: AtomicU64,
+    pub(crate) rate_limited: AtomicU64,
 }
 
 impl Metrics {
     /// Records a handled client command and how long it took.
-    pub fn observe_command(&self, method: Method, took: Duration) {
+    pub(crate) fn observe_command(&self, method: Method, took: Duration) {
         self.commands[method.index()].observe(took);
     }
 
     /// The duration histogram of one command method.
-    pub fn command(&self, method: Method) -> HistogramSnapshot {
+    pub(crate) fn command(&self, method: Method) -> HistogramSnapshot {
         self.commands[method.index()].snapshot()
     }
 
     /// Records an error reply.
-    pub fn reply_error(&self, method: Method, code: u32) {
+    pub(crate) fn reply_error(&self, method: Method, code: u32) {
         if let Ok(mut m) = self.reply_errors.lock() {
             *m.entry((method, code)).or_default() += 1;
         }
     }
 
     /// Error replies so far, by method and code.
-    pub fn reply_errors(&self) -> BTreeMap<(Method, u32), u64> {
+    pub(crate) fn reply_errors(&self) -> BTreeMap<(Method, u32), u64> {
         self.reply_errors
             .lock()
             .map(|m| m.clone())
@@ -273,7 +275,7 @@ impl Metrics {
     }
 
     /// Records a connection that the server closed (every code but 3000).
-    pub fn server_disconnect(&self, code: u32, reason: &str) {
+    pub(crate) fn server_disconnect(&self, code: u32, reason: &str) {
         if let Ok(mut m) = self.disconnects.lock() {
             let e = m.entry(code).or_insert_with(|| (reason.to_owned(), 0));
             e.1 += 1;
@@ -281,7 +283,7 @@ impl Metrics {
     }
 
     /// Server-initiated disconnects so far: code → (reason, count).
-    pub fn server_disconnects(&self) -> BTreeMap<u32, (String, u64)> {
+    pub(crate) fn server_disconnects(&self) -> BTreeMap<u32, (String, u64)> {
         self.disconnects
             .lock()
             .map(|m| m.clone())
@@ -289,7 +291,7 @@ impl Metrics {
     }
 
     /// The counters of one transport (created on first use).
-    pub fn transport(&self, name: &'static str) -> Arc<TransportCounts> {
+    pub(crate) fn transport(&self, name: &'static str) -> Arc<TransportCounts> {
         let Ok(mut list) = self.transports.lock() else {
             return Arc::default();
         };
@@ -302,11 +304,106 @@ impl Metrics {
     }
 
     /// Every transport used so far, with its counters.
-    pub fn transports(&self) -> Vec<(&'static str, Arc<TransportCounts>)> {
+    pub(crate) fn transports(&self) -> Vec<(&'static str, Arc<TransportCounts>)> {
         self.transports
             .lock()
             .map(|l| l.clone())
             .unwrap_or_default()
+    }
+}
+
+/// Messages exchanged with the broker, by type, at one instant.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MessageTotals {
+    /// Publications.
+    pub publication: u64,
+    /// Join events.
+    pub join: u64,
+    /// Leave events.
+    pub leave: u64,
+}
+
+impl MessageCounts {
+    fn totals(&self) -> MessageTotals {
+        MessageTotals {
+            publication: self.publication.load(Relaxed),
+            join: self.join.load(Relaxed),
+            leave: self.leave.load(Relaxed),
+        }
+    }
+}
+
+/// Traffic of one transport at one instant (frames are protocol messages: a
+/// reply or a push).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TransportTotals {
+    /// Transport name (`websocket`, `sse`, …).
+    pub name: &'static str,
+    /// Connections opened.
+    pub connects: u64,
+    /// Messages written to clients.
+    pub messages_sent: u64,
+    /// Bytes of messages written (encoded, before compression and framing).
+    pub bytes_sent: u64,
+    /// Frames read from clients.
+    pub messages_received: u64,
+    /// Bytes of frames read.
+    pub bytes_received: u64,
+}
+
+/// A point-in-time copy of everything the engine counts, from
+/// [`Node::metrics`](crate::Node::metrics).
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct MetricsSnapshot {
+    /// Duration histogram of every command method handled at least once.
+    pub commands: Vec<(Method, HistogramSnapshot)>,
+    /// Error replies, by method and code.
+    pub reply_errors: BTreeMap<(Method, u32), u64>,
+    /// Server-initiated disconnects: code → (reason, count).
+    pub server_disconnects: BTreeMap<u32, (String, u64)>,
+    /// Messages this node sent to the broker.
+    pub messages_sent: MessageTotals,
+    /// Messages this node received from the broker.
+    pub messages_received: MessageTotals,
+    /// Time spent in `Broker::publish`.
+    pub broker_publish: HistogramSnapshot,
+    /// Every transport used so far.
+    pub transports: Vec<TransportTotals>,
+    /// Commands refused by a rate limit (error 111 or disconnect 3013).
+    pub rate_limited: u64,
+}
+
+impl Metrics {
+    /// Copies every counter.
+    pub(crate) fn snapshot(&self) -> MetricsSnapshot {
+        MetricsSnapshot {
+            commands: Method::ALL
+                .iter()
+                .map(|&method| (method, self.command(method)))
+                .filter(|(_, s)| s.count > 0)
+                .collect(),
+            reply_errors: self.reply_errors(),
+            server_disconnects: self.server_disconnects(),
+            messages_sent: self.messages_sent.totals(),
+            messages_received: self.messages_received.totals(),
+            broker_publish: self.broker_publish.snapshot(),
+            transports: self
+                .transports()
+                .iter()
+                .map(|(name, c)| TransportTotals {
+                    name,
+                    connects: c.connects.load(Relaxed),
+                    messages_sent: c.messages_sent.load(Relaxed),
+                    bytes_sent: c.bytes_sent.load(Relaxed),
+                    messages_received: c.messages_received.load(Relaxed),
+                    bytes_received: c.bytes_received.load(Relaxed),
+                })
+                .collect(),
+            rate_limited: self.rate_limited.load(Relaxed),
+        }
     }
 }
 

@@ -682,9 +682,10 @@ impl Node {
         self.inner.shutdown.is_cancelled()
     }
 
-    /// The engine's counters (commands, broker messages, transport bytes).
-    pub fn metrics(&self) -> &crate::metrics::Metrics {
-        &self.inner.metrics
+    /// A copy of the engine's counters (commands, broker messages, transport
+    /// bytes) as they are now.
+    pub fn metrics(&self) -> crate::metrics::MetricsSnapshot {
+        self.inner.metrics.snapshot()
     }
 
     /// Whether the backends can serve requests ([`Broker::healthy`]).

@@ -29,7 +29,7 @@ pub(crate) enum Pushed {
 
 /// What the connection task should do next.
 #[derive(Debug)]
-pub enum Drained {
+pub(crate) enum Drained {
     /// Write these messages (in order).
     Write(Vec<Bytes>),
     /// Write these messages, then close with this disconnect.
@@ -38,7 +38,7 @@ pub enum Drained {
 
 /// The queue.
 #[derive(Debug)]
-pub struct Outbound {
+pub(crate) struct Outbound {
     // std Mutex: a few instructions per push, never held across `.await`.
     state: Mutex<State>,
     closed: AtomicBool,
@@ -61,7 +61,7 @@ impl Outbound {
     }
 
     /// Whether the client is closing.
-    pub fn is_closed(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
 
@@ -102,12 +102,12 @@ impl Outbound {
     }
 
     /// Resolves when there is something to drain. Cancel-safe.
-    pub async fn ready(&self) {
+    pub(crate) async fn ready(&self) {
         self.wake.notified().await;
     }
 
     /// Takes everything queued; bytes stay counted until [`Outbound::release`].
-    pub fn drain(&self) -> Drained {
+    pub(crate) fn drain(&self) -> Drained {
         let mut st = self.lock();
         let items = std::mem::take(&mut st.items);
         match &st.closing {
@@ -117,7 +117,7 @@ impl Outbound {
     }
 
     /// Returns written bytes to the budget.
-    pub fn release(&self, bytes: usize) {
+    pub(crate) fn release(&self, bytes: usize) {
         let mut st = self.lock();
         st.bytes = st.bytes.saturating_sub(bytes);
     }

@@ -22,10 +22,10 @@
 //! uses histograms (aggregatable across nodes).
 //!
 //! The engine counts with plain atomics ([`chorus_node::metrics`]); this module
-//! turns a snapshot of them into metric families at scrape time, so nothing is
-//! counted twice and the engine has no Prometheus dependency.
+//! turns a snapshot of them ([`chorus_node::metrics::MetricsSnapshot`]) into
+//! metric families at scrape time, so nothing is counted twice and the engine
+//! has no Prometheus dependency.
 
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
 use axum::extract::{Request, State};
@@ -33,7 +33,7 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chorus_node::Node;
-use chorus_node::metrics::{DURATION_BUCKETS, HistogramSnapshot, Method};
+use chorus_node::metrics::{DURATION_BUCKETS, HistogramSnapshot, TransportTotals};
 use prometheus::proto::{
     Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType,
 };
@@ -233,17 +233,16 @@ fn engine_families(node: &Node) -> Vec<MetricFamily> {
         ),
     ] {
         let metrics = vec![
-            counter(&[("type", "publication")], counts.publication.load(Relaxed)),
-            counter(&[("type", "join")], counts.join.load(Relaxed)),
-            counter(&[("type", "leave")], counts.leave.load(Relaxed)),
+            counter(&[("type", "publication")], counts.publication),
+            counter(&[("type", "join")], counts.join),
+            counter(&[("type", "leave")], counts.leave),
         ];
         out.push(family(name, help, COUNTER, metrics));
     }
-    let commands = Method::ALL
+    let commands = m
+        .commands
         .iter()
-        .map(|&method| (method, m.command(method)))
-        .filter(|(_, s)| s.count > 0)
-        .map(|(method, s)| histogram(&[("method", method.name())], &s))
+        .map(|(method, s)| histogram(&[("method", method.name())], s))
         .collect();
     out.push(family(
         "centrifugo_client_command_duration_seconds",
@@ -252,9 +251,9 @@ fn engine_families(node: &Node) -> Vec<MetricFamily> {
         commands,
     ));
     let errors = m
-        .reply_errors()
-        .into_iter()
-        .map(|((method, code), n)| {
+        .reply_errors
+        .iter()
+        .map(|((method, code), &n)| {
             counter(&[("method", method.name()), ("code", &code.to_string())], n)
         })
         .collect();
@@ -265,9 +264,9 @@ fn engine_families(node: &Node) -> Vec<MetricFamily> {
         errors,
     ));
     let disconnects = m
-        .server_disconnects()
-        .into_iter()
-        .map(|(code, (reason, n))| counter(&[("code", &code.to_string()), ("reason", &reason)], n))
+        .server_disconnects
+        .iter()
+        .map(|(code, (reason, n))| counter(&[("code", &code.to_string()), ("reason", reason)], *n))
         .collect();
     out.push(family(
         "centrifugo_client_num_server_disconnects",
@@ -279,47 +278,46 @@ fn engine_families(node: &Node) -> Vec<MetricFamily> {
         "centrifugo_client_num_rate_limited_commands",
         "Number of client commands refused by a rate limit.",
         COUNTER,
-        vec![counter(&[], m.rate_limited.load(Relaxed))],
+        vec![counter(&[], m.rate_limited)],
     ));
     out.push(family(
         "centrifugo_broker_publish_duration_seconds",
         "Duration of publishes to the broker.",
         HISTOGRAM,
-        vec![histogram(&[], &m.broker_publish.snapshot())],
+        vec![histogram(&[], &m.broker_publish)],
     ));
-    let transports = m.transports();
-    let per_transport =
-        |name: &str, help: &str, get: fn(&chorus_node::metrics::TransportCounts) -> u64| {
-            let metrics = transports
-                .iter()
-                .map(|(t, c)| counter(&[("transport", t)], get(c)))
-                .collect();
-            family(name, help, COUNTER, metrics)
-        };
+    let per_transport = |name: &str, help: &str, get: fn(&TransportTotals) -> u64| {
+        let metrics = m
+            .transports
+            .iter()
+            .map(|t| counter(&[("transport", t.name)], get(t)))
+            .collect();
+        family(name, help, COUNTER, metrics)
+    };
     out.push(per_transport(
         "centrifugo_transport_connect_count",
         "Number of connections to a transport.",
-        |c| c.connects.load(Relaxed),
+        |t| t.connects,
     ));
     out.push(per_transport(
         "centrifugo_transport_messages_sent",
         "Number of messages sent to client connections over a transport.",
-        |c| c.messages_sent.load(Relaxed),
+        |t| t.messages_sent,
     ));
     out.push(per_transport(
         "centrifugo_transport_messages_sent_size",
         "Size in bytes of messages sent to client connections (encoded, before framing and compression).",
-        |c| c.bytes_sent.load(Relaxed),
+        |t| t.bytes_sent,
     ));
     out.push(per_transport(
         "centrifugo_transport_messages_received",
         "Number of frames received from client connections over a transport.",
-        |c| c.messages_received.load(Relaxed),
+        |t| t.messages_received,
     ));
     out.push(per_transport(
         "centrifugo_transport_messages_received_size",
         "Size in bytes of frames received from client connections.",
-        |c| c.bytes_received.load(Relaxed),
+        |t| t.bytes_received,
     ));
     out
 }

@@ -263,7 +263,7 @@ pub(crate) fn disconnect_frame(
 
 /// The client state machine.
 #[derive(Debug)]
-pub struct Client {
+pub(crate) struct Client {
     pub(crate) shared: Arc<ClientShared>,
     pub(crate) node: Node,
     status: Status,
@@ -354,16 +354,6 @@ impl Client {
         }
     }
 
-    /// The connection id.
-    pub fn id(&self) -> &str {
-        &self.shared.id
-    }
-
-    /// The outbound queue the transport drains.
-    pub fn outbound(&self) -> &Outbound {
-        &self.shared.outbound
-    }
-
     pub(crate) fn protocol(&self) -> Protocol {
         self.shared.protocol
     }
@@ -377,7 +367,7 @@ impl Client {
     ///
     /// # Errors
     /// The disconnect to close with (connect errors mapped per spec §1.4).
-    pub async fn connect_unidirectional(&mut self) -> Result<(), Disconnect> {
+    pub(crate) async fn connect_unidirectional(&mut self) -> Result<(), Disconnect> {
         match self.uni_connect.take() {
             Some(req) => self.handle_connect(1, *req).await,
             None => Ok(()),
@@ -442,7 +432,7 @@ impl Client {
     ///
     /// # Errors
     /// The disconnect to close the connection with.
-    pub async fn handle_frame(&mut self, frame: &[u8]) -> Result<(), Disconnect> {
+    pub(crate) async fn handle_frame(&mut self, frame: &[u8]) -> Result<(), Disconnect> {
         if self.is_unidirectional() {
             // Unidirectional clients send nothing after connecting; ignore it.
             return Ok(());
@@ -534,7 +524,7 @@ impl Client {
     }
 
     /// When the connection task should call [`Client::on_timer`] next.
-    pub fn next_deadline(&self) -> Option<Instant> {
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
         self.timers.next()
     }
 
@@ -542,7 +532,7 @@ impl Client {
     ///
     /// # Errors
     /// The disconnect to close with (stale, no pong, expired).
-    pub async fn on_timer(&mut self) -> Result<(), Disconnect> {
+    pub(crate) async fn on_timer(&mut self) -> Result<(), Disconnect> {
         let now = Instant::now();
         let due = |t: Option<Instant>| t.is_some_and(|t| t <= now);
         if due(self.timers.stale) {
@@ -702,7 +692,7 @@ impl Client {
 
     /// Ends the client: leaves every channel, removes presence, unregisters, and
     /// notifies the disconnect hook. Called exactly once by the connection task.
-    pub async fn finish(mut self, disconnect: Disconnect) {
+    pub(crate) async fn finish(mut self, disconnect: Disconnect) {
         let channels: Vec<String> = self.subs.keys().cloned().collect();
         for channel in channels {
             self.unsubscribe_channel(&channel).await;

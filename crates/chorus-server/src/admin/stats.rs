@@ -2,7 +2,6 @@
 //! the message counters (the page turns counters into per-second rates), and
 //! the other nodes of the cluster as their heartbeats describe them.
 
-use std::sync::atomic::Ordering::Relaxed;
 
 use chorus_node::Node;
 use serde::Serialize;
@@ -58,23 +57,17 @@ pub(super) struct NodeStats {
 pub(super) fn node_stats(node: &Node) -> NodeStats {
     let info = node.info();
     let process = crate::metrics::process_stats();
-    let (messages_in, messages_out) =
-        node.metrics()
-            .transports()
-            .iter()
-            .fold((0, 0), |(i, o), (_, c)| {
-                (
-                    i + c.messages_received.load(Relaxed),
-                    o + c.messages_sent.load(Relaxed),
-                )
-            });
+    let metrics = node.metrics();
+    let (messages_in, messages_out) = metrics.transports.iter().fold((0, 0), |(i, o), t| {
+        (i + t.messages_received, o + t.messages_sent)
+    });
     NodeStats {
         figures: info.into(),
         cpu_seconds: process.map(|p| p.cpu_seconds),
         rss_bytes: process.map(|p| p.rss_bytes),
         messages_in,
         messages_out,
-        publications: node.metrics().messages_sent.publication.load(Relaxed),
+        publications: metrics.messages_sent.publication,
         others: node
             .nodes()
             .into_iter()
