@@ -332,10 +332,8 @@ impl Hub {
         if max == 0 || time <= 0 {
             return false;
         }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis());
-        now.saturating_sub(u128::from(time.unsigned_abs())) > u128::from(max)
+        let late_by = crate::clock::unix_ms().saturating_sub(time);
+        late_by > i64::try_from(max).unwrap_or(i64::MAX)
     }
 
     fn fan_out(

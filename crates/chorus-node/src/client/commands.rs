@@ -1,9 +1,10 @@
 //! Commands other than connect and subscribe: publish, presence, history, rpc,
 //! send, refresh and sub_refresh.
 
-use super::{Client, ttl_until, unix_now};
+use super::Client;
 use crate::auth::TokenError;
 use crate::broker::{HistoryFilter, StreamPosition};
+use crate::clock::{ttl_until, unix_now};
 use crate::error::{BackendError, ClientError, Disconnect};
 use crate::handlers::{HandlerError, MessageEvent, RpcEvent};
 use chorus_protocol::{

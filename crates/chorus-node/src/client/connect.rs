@@ -1,7 +1,8 @@
 //! The `connect` command (spec §3.1, §5.2).
 
-use super::{Client, Status, ttl_until, unix_now};
+use super::{Client, Status};
 use crate::auth::{ConnectGrant, ServerSubscription, TokenError};
+use crate::clock::{ttl_until, unix_now};
 use crate::error::{ClientError, Disconnect};
 use crate::handlers::{ConnectingEvent, HandlerError};
 use chorus_protocol::{ConnectRequest, ConnectResult, Reply, SubscribeRequest};
@@ -150,13 +151,7 @@ impl Client {
             result.ttl = ttl_until(at);
         }
         if cfg.connect_include_server_time {
-            result.time = i64::try_from(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap_or_default()
-                    .as_millis(),
-            )
-            .unwrap_or(i64::MAX);
+            result.time = crate::clock::unix_ms();
         }
 
         let mut pending = Vec::new();

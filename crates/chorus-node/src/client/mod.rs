@@ -7,17 +7,24 @@ mod connect;
 mod hooks;
 pub(crate) mod shared;
 mod subscribe;
+mod timers;
+mod transport_info;
+mod uni;
+
+pub use transport_info::{TransportInfo, UpgradeRequest};
+pub(crate) use uni::disconnect_frame;
+pub use uni::uni_connect_error_disconnect;
 
 use crate::error::{ClientError, Disconnect};
 use crate::handlers::{ClientContext, DisconnectEvent};
 use crate::node::Node;
 use crate::outbound::Outbound;
 use bytes::Bytes;
-use chorus_protocol::{ClientInfo, Command, ConnectRequest, FrameDecoder, Protocol, Push, Reply};
+use chorus_protocol::{ClientInfo, Command, ConnectRequest, FrameDecoder, Protocol, Reply};
 use shared::{ClientShared, Control, ControlQueue};
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use timers::Timers;
 use tokio::time::Instant;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,229 +43,6 @@ pub(crate) struct Sub {
     pub(crate) expire_deadline: Option<Instant>,
     pub(crate) presence: bool,
     pub(crate) join_leave: bool,
-}
-
-/// Timers of the connection; the earliest one wakes the connection task.
-#[derive(Debug, Default)]
-struct Timers {
-    stale: Option<Instant>,
-    ping: Option<Instant>,
-    pong: Option<Instant>,
-    expire: Option<Instant>,
-    presence: Option<Instant>,
-    sub_expire: Option<Instant>,
-}
-
-impl Timers {
-    fn next(&self) -> Option<Instant> {
-        [
-            self.stale,
-            self.ping,
-            self.pong,
-            self.expire,
-            self.presence,
-            self.sub_expire,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-    }
-}
-
-/// What the engine keeps of the HTTP request that opened a connection, for the
-/// connecting hook (cookie or header authentication, query parameters).
-///
-/// It is kept for the connection's life (shared, not copied) so that hooks such as
-/// the server's proxies can forward its headers with every event.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct UpgradeRequest {
-    /// Headers, names lower-cased; repeated headers joined with `", "`.
-    pub headers: std::collections::BTreeMap<String, String>,
-    /// The raw query string (without `?`), empty when none.
-    pub query: String,
-}
-
-impl UpgradeRequest {
-    /// A request with these headers and query.
-    pub fn new(
-        headers: std::collections::BTreeMap<String, String>,
-        query: impl Into<String>,
-    ) -> Self {
-        Self {
-            headers,
-            query: query.into(),
-        }
-    }
-
-    /// A header's value by (case-insensitive) name.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .get(&name.to_ascii_lowercase())
-            .map(String::as_str)
-    }
-
-    /// The first value of a query parameter (`+` and `%XX` decoded).
-    pub fn query_param(&self, name: &str) -> Option<String> {
-        self.query.split('&').find_map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (crate::query::form_decode(k) == name).then(|| crate::query::form_decode(v))
-        })
-    }
-}
-
-/// Where the connection came from, and how the engine talks over it.
-///
-/// Three shapes, all built from [`TransportInfo::new`]:
-///
-/// * **bidirectional** (WebSocket): replies and pushes are `Reply` messages; a
-///   disconnect is delivered by [`FrameIo::close`](crate::FrameIo::close) (a close
-///   frame);
-/// * **emulated** ([`TransportInfo::with_session`]; HTTP-streaming, SSE): like
-///   bidirectional, but `ConnectResult` carries `session` and `node`, and a
-///   disconnect is written as a disconnect push (Reply-wrapped) before
-///   [`FrameIo::close`](crate::FrameIo::close) ends the stream (spec §1.3, §3.3);
-/// * **unidirectional** ([`TransportInfo::unidirectional`]; uni_websocket, uni_sse,
-///   uni_http_stream, uni_grpc): the server only sends bare `Push` messages: first a
-///   `connect` push, pings as the empty push (no pong expected), a disconnect push
-///   before the end; connect errors become disconnects (spec §1.4). The connect
-///   request comes with the transport, so the engine connects as soon as the
-///   connection starts; inbound frames are ignored.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct TransportInfo {
-    /// Transport name (`websocket`, …).
-    pub name: &'static str,
-    /// Wire format.
-    pub protocol: Protocol,
-    /// The HTTP request that opened the connection, when the transport has one.
-    pub request: Option<Arc<UpgradeRequest>>,
-    /// Emulation session id (HTTP-streaming, SSE), reported in `ConnectResult`.
-    pub session: Option<String>,
-    /// Unidirectional mode: the connect request the client sent with the opening
-    /// request (URL parameter, body or first message).
-    pub uni_connect: Option<Box<ConnectRequest>>,
-    /// Whether a disconnect is written as a disconnect push before the connection
-    /// ends (on for emulated and unidirectional transports).
-    pub disconnect_push: bool,
-}
-
-impl TransportInfo {
-    /// Describes a bidirectional transport.
-    pub fn new(name: &'static str, protocol: Protocol) -> Self {
-        Self {
-            name,
-            protocol,
-            request: None,
-            session: None,
-            uni_connect: None,
-            disconnect_push: false,
-        }
-    }
-
-    /// Describes a unidirectional transport whose client sent `connect`.
-    pub fn unidirectional(name: &'static str, protocol: Protocol, connect: ConnectRequest) -> Self {
-        Self {
-            uni_connect: Some(Box::new(connect)),
-            disconnect_push: true,
-            ..Self::new(name, protocol)
-        }
-    }
-
-    /// Makes this an emulated session (HTTP-streaming, SSE) with this id: the
-    /// `ConnectResult` carries it with the node name, and disconnects are pushed.
-    #[must_use]
-    pub fn with_session(mut self, session: impl Into<String>) -> Self {
-        self.session = Some(session.into());
-        self.disconnect_push = true;
-        self
-    }
-
-    /// Turns the disconnect push off (uni_websocket `disable_disconnect_push`).
-    #[must_use]
-    pub fn without_disconnect_push(mut self) -> Self {
-        self.disconnect_push = false;
-        self
-    }
-
-    /// Whether the transport is unidirectional.
-    pub fn is_unidirectional(&self) -> bool {
-        self.uni_connect.is_some()
-    }
-
-    /// Attaches the opening HTTP request (visible to the connecting hook).
-    #[must_use]
-    pub fn with_request(mut self, request: UpgradeRequest) -> Self {
-        self.request = Some(Arc::new(request));
-        self
-    }
-}
-
-/// The disconnect code a unidirectional client gets instead of a connect error
-/// reply (spec §1.4, Centrifugo's default `connect_code_to_unidirectional_disconnect`).
-pub fn uni_connect_error_disconnect(error_code: u32) -> Disconnect {
-    match error_code {
-        109 | 110 => Disconnect::EXPIRED,
-        111 => Disconnect::TOO_MANY_REQUESTS,
-        103 => Disconnect::PERMISSION_DENIED,
-        _ => Disconnect::SERVER_ERROR,
-    }
-}
-
-/// The bare push a unidirectional client gets for a reply: pushes unwrapped, the
-/// connect result as a `connect` push, a ping as the empty push. `Ok(None)` for
-/// replies that have no unidirectional form (results of commands, which uni
-/// clients cannot send); an error reply becomes a disconnect.
-fn uni_push(reply: &Reply) -> Result<Option<Push>, Disconnect> {
-    if let Some(e) = &reply.error {
-        return Err(uni_connect_error_disconnect(e.code));
-    }
-    if let Some(push) = &reply.push {
-        return Ok(Some(push.clone()));
-    }
-    if let Some(r) = &reply.connect {
-        let connect = chorus_protocol::Connect {
-            client: r.client.clone(),
-            version: r.version.clone(),
-            data: r.data.clone(),
-            subs: r.subs.clone(),
-            expires: r.expires,
-            ttl: r.ttl,
-            ping: r.ping,
-            pong: r.pong,
-            session: r.session.clone(),
-            node: r.node.clone(),
-            time: r.time,
-        };
-        return Ok(Some(Push {
-            connect: Some(connect),
-            ..Push::default()
-        }));
-    }
-    if reply.is_ping() {
-        return Ok(Some(Push::ping()));
-    }
-    Ok(None)
-}
-
-/// The encoded disconnect push for a transport that pushes disconnects, `None`
-/// otherwise. Code 3000 (the peer went away) is never sent.
-pub(crate) fn disconnect_frame(
-    protocol: Protocol,
-    unidirectional: bool,
-    disconnect_push: bool,
-    disconnect: &Disconnect,
-) -> Option<Bytes> {
-    if !disconnect_push || disconnect.code == Disconnect::CONNECTION_CLOSED.code {
-        return None;
-    }
-    let push = disconnect.to_push();
-    let encoded = if unidirectional {
-        chorus_protocol::encode(protocol, &push)
-    } else {
-        chorus_protocol::encode(protocol, &Reply::from(push))
-    };
-    encoded.ok()
 }
 
 /// The client state machine.
@@ -291,27 +75,6 @@ pub(crate) struct Client {
     // Per-connection command rate limits (`None`: unlimited). Boxed: usually
     // off, and every byte here is paid by every idle connection.
     limiter: Option<Box<crate::limits::CommandLimiter>>,
-}
-
-pub(crate) fn unix_now() -> i64 {
-    i64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs(),
-    )
-    .unwrap_or(i64::MAX)
-}
-
-/// Seconds from now until `at` (Unix seconds), at least 0.
-pub(crate) fn ttl_until(at: i64) -> u32 {
-    u32::try_from((at - unix_now()).max(0)).unwrap_or(u32::MAX)
-}
-
-/// The instant `at` (Unix seconds) plus `delay`.
-pub(crate) fn instant_at(at: i64, delay: Duration) -> Instant {
-    let secs = u64::try_from((at - unix_now()).max(0)).unwrap_or(0);
-    Instant::now() + Duration::from_secs(secs) + delay
 }
 
 impl Client {
@@ -523,46 +286,6 @@ impl Client {
         Ok(())
     }
 
-    /// When the connection task should call [`Client::on_timer`] next.
-    pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.timers.next()
-    }
-
-    /// Runs the timers that are due.
-    ///
-    /// # Errors
-    /// The disconnect to close with (stale, no pong, expired).
-    pub(crate) async fn on_timer(&mut self) -> Result<(), Disconnect> {
-        let now = Instant::now();
-        let due = |t: Option<Instant>| t.is_some_and(|t| t <= now);
-        if due(self.timers.stale) {
-            return Err(Disconnect::STALE);
-        }
-        if due(self.timers.pong) {
-            return Err(Disconnect::NO_PONG);
-        }
-        if due(self.timers.ping) {
-            self.send(&Reply::ping())?;
-            let client = &self.node.config().client;
-            // Unidirectional clients cannot answer.
-            self.timers.pong = (!self.is_unidirectional()).then(|| now + client.pong_timeout);
-            self.timers.ping = client.ping_interval.map(|i| now + i);
-        }
-        if due(self.timers.expire) {
-            self.timers.expire = None;
-            self.check_expired().await?;
-        }
-        if due(self.timers.presence) {
-            self.update_presence().await;
-            self.timers.presence = Some(now + self.node.config().client.presence_update_interval);
-        }
-        if due(self.timers.sub_expire) {
-            self.timers.sub_expire = None;
-            self.check_sub_expired().await?;
-        }
-        Ok(())
-    }
-
     pub(crate) fn shared(&self) -> Arc<ClientShared> {
         Arc::clone(&self.shared)
     }
@@ -591,101 +314,6 @@ impl Client {
                 self.unsubscribe_channel(&channel).await;
                 let push = chorus_protocol::UnsubscribeCode::INSUFFICIENT_STATE.to_push(channel);
                 self.send(&Reply::from(push))
-            }
-        }
-    }
-
-    /// Schedules the connection's expiry check. Wall-clock expiry times are turned
-    /// into monotonic deadlines once, here; a refresh schedules again. Without a
-    /// refresh hook the deadline includes `expired_close_delay` (the client had
-    /// that long to refresh); with one, the hook is asked at the expiry itself.
-    pub(crate) fn schedule_expiry(&mut self) {
-        let delay = if self.node.inner.handlers.refresh.is_some() {
-            Duration::ZERO
-        } else {
-            self.node.config().client.expired_close_delay
-        };
-        self.timers.expire = self.expire_at.map(|at| instant_at(at, delay));
-    }
-
-    async fn check_expired(&mut self) -> Result<(), Disconnect> {
-        if self.expire_at.is_none() {
-            return Ok(());
-        }
-        let Some(hook) = self.node.inner.handlers.refresh.clone() else {
-            return Err(Disconnect::EXPIRED);
-        };
-        let event = crate::handlers::RefreshEvent {
-            client: self.context(),
-        };
-        match hook(event).await {
-            Ok(r) if !r.expired => {
-                self.expire_at = r.expire_at;
-                if let Some(info) = r.info {
-                    self.info = info;
-                }
-                if let Some(meta) = r.meta {
-                    self.meta = meta;
-                }
-                self.schedule_expiry();
-                Ok(())
-            }
-            _ => Err(Disconnect::EXPIRED),
-        }
-    }
-
-    fn server_refresh(&mut self, req: crate::node::ServerRefresh) -> Result<(), Disconnect> {
-        if req.expired {
-            return Err(Disconnect::EXPIRED);
-        }
-        if req.expire_at.is_some() {
-            self.expire_at = req.expire_at;
-            self.schedule_expiry();
-        }
-        if let Some(info) = req.info {
-            self.info = info;
-        }
-        Ok(())
-    }
-
-    pub(crate) fn schedule_sub_expiry(&mut self) {
-        self.timers.sub_expire = self.subs.values().filter_map(|s| s.expire_deadline).min();
-    }
-
-    /// The monotonic deadline of a subscription expiring at `at` (Unix seconds).
-    pub(crate) fn sub_deadline(&self, at: Option<i64>) -> Option<Instant> {
-        at.map(|at| instant_at(at, self.node.config().client.expired_sub_close_delay))
-    }
-
-    async fn check_sub_expired(&mut self) -> Result<(), Disconnect> {
-        let now = Instant::now();
-        let expired: Vec<(String, bool)> = self
-            .subs
-            .iter()
-            .filter(|(_, s)| s.expire_deadline.is_some_and(|d| d <= now))
-            .map(|(c, s)| (c.clone(), s.server_side))
-            .collect();
-        for (channel, server_side) in expired {
-            if server_side {
-                return Err(Disconnect::SUB_EXPIRED);
-            }
-            if self.sub_refreshed(&channel).await {
-                continue;
-            }
-            self.unsubscribe_channel(&channel).await;
-            self.send(&Reply::from(
-                chorus_protocol::UnsubscribeCode::EXPIRED.to_push(channel),
-            ))?;
-        }
-        self.schedule_sub_expiry();
-        Ok(())
-    }
-
-    async fn update_presence(&self) {
-        for (channel, sub) in &self.subs {
-            if sub.presence {
-                let info = self.client_info(sub.info.clone());
-                self.node.add_presence(channel, &self.shared.id, info).await;
             }
         }
     }

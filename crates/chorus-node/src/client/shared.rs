@@ -86,11 +86,11 @@ impl ClientShared {
     }
 
     /// Encodes and queues a reply (on unidirectional transports its bare-push
-    /// form, see [`super::uni_push`]). A payload this protocol cannot carry
+    /// form, see [`super::uni::uni_push`]). A payload this protocol cannot carry
     /// (non-JSON bytes for a JSON client) is refused with 3506.
     pub(crate) fn send(&self, reply: &Reply) -> Result<(), Disconnect> {
         let encoded = if self.unidirectional {
-            match super::uni_push(reply)? {
+            match super::uni::uni_push(reply)? {
                 Some(push) => chorus_protocol::encode(self.protocol, &push),
                 None => return Ok(()),
             }

@@ -1,15 +1,16 @@
 //! Subscriptions: permission decision (spec §6.2 order), positioning and recovery
 //! (spec §7), server-side subscriptions, unsubscribe.
 
-use super::{Client, Sub, ttl_until, unix_now};
+use super::{Client, Sub};
 use crate::auth::{ServerSubscription, SubscribeOverride, TokenError};
 use crate::broker::{HistoryFilter, StreamPosition};
 use crate::channel::{ChannelOptions, RecoveryMode};
+use crate::clock::{ttl_until, unix_now};
 use crate::error::{BackendError, ClientError, Disconnect};
 use crate::handlers::HandlerError;
 use crate::hub::{Delivery, Subscriber};
 use crate::node::ServerSubscribe;
-use crate::subscriptions::PendingLive;
+use crate::node::subscriptions::PendingLive;
 use crate::view::View;
 use bytes::Bytes;
 use chorus_protocol::{

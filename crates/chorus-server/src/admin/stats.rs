@@ -2,7 +2,6 @@
 //! the message counters (the page turns counters into per-second rates), and
 //! the other nodes of the cluster as their heartbeats describe them.
 
-
 use chorus_node::Node;
 use serde::Serialize;
 

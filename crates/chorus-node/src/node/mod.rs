@@ -1,104 +1,31 @@
-//! The node: owner of configuration, the local hub, backends and hooks, and the
-//! server-side API (publish, presence, history, user-level operations).
+//! The node: owner of configuration, the local channel registry, backends and
+//! hooks, and the server-side API (publish, presence, history, user-level
+//! operations). Its request types are in `api`, building it in `builder`, and
+//! the subscription lifecycle in `subscriptions`.
 
-use crate::auth::{SubscribeOverride, TokenVerifier};
-use crate::broker::{
-    Broker, BrokerEvents, HistoryFilter, HistoryResult, PublishOptions, StreamPosition,
-};
+mod api;
+mod builder;
+pub(crate) mod subscriptions;
+
+pub use api::{ApiPublish, NodeInfo, ServerRefresh, ServerSubscribe};
+pub use builder::NodeBuilder;
+
+use crate::auth::TokenVerifier;
+use crate::broker::{Broker, HistoryFilter, HistoryResult, PublishOptions, StreamPosition};
 use crate::channel::{ChannelOptions, ResolvedChannel};
 use crate::client::shared::Control;
 use crate::config::NodeConfig;
 use crate::error::{ApiError, ClientError, Disconnect};
-use crate::handlers::{
-    ConnectingEvent, DisconnectEvent, HandlerError, Handlers, MessageEvent, PublishEvent,
-    PublishReply, RefreshEvent, RefreshReply, RpcEvent, SubscribeEvent, SubscribeReply,
-};
+use crate::handlers::Handlers;
 use crate::hub::Hub;
-use crate::memory::{MemoryBroker, MemoryPresenceManager};
 use crate::presence::{PresenceManager, PresenceStats};
 use bytes::Bytes;
 use chorus_protocol::{ClientInfo, Publication};
-use futures_util::future::BoxFuture;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-
-/// A server-side subscription requested through the API.
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub struct ServerSubscribe {
-    /// User whose connections subscribe.
-    pub user: String,
-    /// Channel.
-    pub channel: String,
-    /// Only this connection of the user.
-    pub client: Option<String>,
-    /// Expiry (Unix seconds).
-    pub expire_at: Option<i64>,
-    /// Channel info.
-    pub info: Bytes,
-    /// Data for the subscribe push.
-    pub data: Bytes,
-    /// Recover from this position.
-    pub recover_since: Option<StreamPosition>,
-    /// Option overrides.
-    pub overrides: SubscribeOverride,
-}
-
-/// A server-side refresh of connections requested through the API.
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub struct ServerRefresh {
-    /// User whose connections are refreshed.
-    pub user: String,
-    /// Only this connection.
-    pub client: Option<String>,
-    /// Expire the connection now (3005).
-    pub expired: bool,
-    /// New expiry (Unix seconds).
-    pub expire_at: Option<i64>,
-    /// New connection info.
-    pub info: Option<Bytes>,
-}
-
-/// Options of an API publish.
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub struct ApiPublish {
-    /// Do not keep in history.
-    pub skip_history: bool,
-    /// Tags.
-    pub tags: BTreeMap<String, String>,
-    /// Idempotency key.
-    pub idempotency_key: Option<String>,
-    /// Delta candidate: subscribers that negotiated delta compression may get
-    /// this publication as a delta against the previous one.
-    pub delta: bool,
-}
-
-/// Statistics of one node, for the `info` API method.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct NodeInfo {
-    /// Unique id of this node process.
-    pub uid: String,
-    /// Node name.
-    pub name: String,
-    /// Version.
-    pub version: String,
-    /// Connections.
-    pub num_clients: u32,
-    /// Distinct users.
-    pub num_users: u32,
-    /// Channels with local subscribers.
-    pub num_channels: u32,
-    /// Subscriptions.
-    pub num_subs: u32,
-    /// Seconds since start.
-    pub uptime: u32,
-}
 
 pub(crate) struct NodeInner {
     pub(crate) config: NodeConfig,
@@ -110,7 +37,7 @@ pub(crate) struct NodeInner {
     pub(crate) verifier: Option<Arc<dyn TokenVerifier>>,
     pub(crate) handlers: Handlers,
     // Per-channel order of broker subscribe/unsubscribe (see `subscriptions`).
-    pub(crate) sub_locks: crate::subscriptions::SubLocks,
+    pub(crate) sub_locks: subscriptions::SubLocks,
     // Every connection task: shutdown waits for them.
     pub(crate) tracker: TaskTracker,
     pub(crate) shutdown: CancellationToken,
@@ -149,167 +76,6 @@ pub struct Node {
     pub(crate) inner: Arc<NodeInner>,
 }
 
-type BrokerFactory = Box<dyn FnOnce(Arc<dyn BrokerEvents>) -> Arc<dyn Broker> + Send>;
-
-/// Builds a [`Node`]. Backends default to the in-memory ones.
-#[must_use]
-pub struct NodeBuilder {
-    config: NodeConfig,
-    broker: Option<BrokerFactory>,
-    presence: Option<Arc<dyn PresenceManager>>,
-    verifier: Option<Arc<dyn TokenVerifier>>,
-    handlers: Handlers,
-}
-
-impl std::fmt::Debug for NodeBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NodeBuilder")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
-    }
-}
-
-macro_rules! hook {
-    ($(#[$doc:meta])* $name:ident, $field:ident, $event:ty, $reply:ty) => {
-        $(#[$doc])*
-        pub fn $name<F, Fut>(mut self, f: F) -> Self
-        where
-            F: Fn($event) -> Fut + Send + Sync + 'static,
-            Fut: std::future::Future<Output = Result<$reply, HandlerError>> + Send + 'static,
-        {
-            self.handlers.$field = Some(Arc::new(move |e| -> BoxFuture<'static, _> { Box::pin(f(e)) }));
-            self
-        }
-    };
-}
-
-impl NodeBuilder {
-    /// Uses a broker built from the node's event sink (the node's hub).
-    pub fn broker<B: Broker>(
-        mut self,
-        make: impl FnOnce(Arc<dyn BrokerEvents>) -> B + Send + 'static,
-    ) -> Self {
-        self.broker = Some(Box::new(move |events| {
-            Arc::new(make(events)) as Arc<dyn Broker>
-        }));
-        self
-    }
-
-    /// Uses a presence manager.
-    pub fn presence(mut self, presence: impl PresenceManager) -> Self {
-        self.presence = Some(Arc::new(presence));
-        self
-    }
-
-    /// Verifies connection and subscription tokens with `verifier`.
-    pub fn token_verifier(mut self, verifier: impl TokenVerifier) -> Self {
-        self.verifier = Some(Arc::new(verifier));
-        self
-    }
-
-    hook!(
-        /// Decides connections that carry no token.
-        on_connecting, connecting, ConnectingEvent, crate::auth::ConnectGrant
-    );
-    hook!(
-        /// Decides subscriptions (after token and user-limited checks), in place of the
-        /// `allow_subscribe_*` options.
-        on_subscribe, subscribe, SubscribeEvent, SubscribeReply
-    );
-    hook!(
-        /// Decides client publications, in place of the `allow_publish_*` options; may
-        /// rewrite the payload.
-        on_publish, publish, PublishEvent, PublishReply
-    );
-    hook!(
-        /// Answers RPC calls (without it, every call gets 104).
-        on_rpc, rpc, RpcEvent, Bytes
-    );
-    hook!(
-        /// Extends expiring connections (server-side refresh).
-        on_refresh, refresh, RefreshEvent, RefreshReply
-    );
-    hook!(
-        /// Extends expiring client-side subscriptions (server-side sub refresh).
-        on_sub_refresh, sub_refresh, crate::handlers::SubRefreshEvent, crate::handlers::SubRefreshReply
-    );
-
-    /// Receives `send` messages (without it, `send` closes the connection with 3508).
-    pub fn on_message<F, Fut>(mut self, f: F) -> Self
-    where
-        F: Fn(MessageEvent) -> Fut + Send + Sync + 'static,
-        Fut: std::future::Future<Output = ()> + Send + 'static,
-    {
-        self.handlers.message = Some(Arc::new(move |e| -> BoxFuture<'static, ()> {
-            Box::pin(f(e))
-        }));
-        self
-    }
-
-    /// Notified when a connection ends.
-    pub fn on_disconnect<F, Fut>(mut self, f: F) -> Self
-    where
-        F: Fn(DisconnectEvent) -> Fut + Send + Sync + 'static,
-        Fut: std::future::Future<Output = ()> + Send + 'static,
-    {
-        self.handlers.disconnect = Some(Arc::new(move |e| -> BoxFuture<'static, ()> {
-            Box::pin(f(e))
-        }));
-        self
-    }
-
-    /// Builds the node (ready to use at once).
-    pub fn build(self) -> Node {
-        let hub = Arc::new(Hub::default());
-        let metrics = Arc::new(crate::metrics::Metrics::default());
-        let uid = uuid::Uuid::new_v4().to_string();
-        let cluster = Arc::new(crate::cluster::Cluster::new(uid.clone()));
-        // The broker and its event sink are wrapped to count messages both ways;
-        // the outer sink takes control messages from other nodes.
-        let events: Arc<dyn BrokerEvents> = Arc::new(crate::cluster::Inbox {
-            inner: Arc::new(crate::metrics::CountingEvents {
-                inner: Arc::clone(&hub) as Arc<dyn BrokerEvents>,
-                metrics: Arc::clone(&metrics),
-            }),
-            cluster: Arc::clone(&cluster),
-        });
-        let broker: Arc<dyn Broker> = match self.broker {
-            Some(make) => make(events),
-            None => Arc::new(MemoryBroker::new(events)),
-        };
-        let broker = Arc::new(crate::metrics::MeteredBroker {
-            inner: broker,
-            metrics: Arc::clone(&metrics),
-        });
-        let presence = self
-            .presence
-            .unwrap_or_else(|| Arc::new(MemoryPresenceManager::default()));
-        hub.set_max_time_lag(self.config.client.channel_position_max_time_lag);
-        let node = Node {
-            inner: Arc::new(NodeInner {
-                config: self.config,
-                uid,
-                started: tokio::time::Instant::now(),
-                hub,
-                broker,
-                presence,
-                verifier: self.verifier,
-                handlers: self.handlers,
-                sub_locks: crate::subscriptions::SubLocks::default(),
-                tracker: TaskTracker::new(),
-                shutdown: CancellationToken::new(),
-                metrics,
-                publish_throttle: crate::throttle::PublishThrottle::default(),
-                cluster,
-            }),
-        };
-        node.inner.cluster.attach(&node.inner);
-        node.spawn_position_checks();
-        node.spawn_heartbeat();
-        node
-    }
-}
-
 /// The per-publish part of what a broker stores.
 struct Stored {
     skip_history: bool,
@@ -324,17 +90,6 @@ fn channel_error(e: ClientError) -> ApiError {
 }
 
 impl Node {
-    /// Starts building a node.
-    pub fn builder(config: NodeConfig) -> NodeBuilder {
-        NodeBuilder {
-            config,
-            broker: None,
-            presence: None,
-            verifier: None,
-            handlers: Handlers::default(),
-        }
-    }
-
     /// The configuration.
     pub fn config(&self) -> &NodeConfig {
         &self.inner.config
@@ -356,9 +111,7 @@ impl Node {
         {
             return 0;
         }
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        crate::clock::unix_ms()
     }
 
     pub(crate) fn meta_ttl(&self, options: &ChannelOptions) -> Duration {
