@@ -28,12 +28,12 @@ impl Node {
     /// Connections on this node by client id; only `user`'s when given (an
     /// empty `user` means every user).
     pub fn connections(&self, user: Option<&str>) -> BTreeMap<String, ConnectionInfo> {
-        let hub = &self.inner.hub;
+        let registry = &self.inner.registry;
         let clients = match user.filter(|u| !u.is_empty()) {
-            Some(u) => hub.user_clients(u),
-            None => hub.all_clients(),
+            Some(u) => registry.user_clients(u),
+            None => registry.all_clients(),
         };
-        let mut channels = hub.client_channels();
+        let mut channels = registry.client_channels();
         clients
             .into_iter()
             .map(|c| {

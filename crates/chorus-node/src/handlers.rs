@@ -238,7 +238,7 @@ type Hook<E, R> = Arc<dyn Fn(E) -> BoxFuture<'static, Result<R, HandlerError>> +
 type Notify<E> = Arc<dyn Fn(E) -> BoxFuture<'static, ()> + Send + Sync>;
 
 #[derive(Default, Clone)]
-pub(crate) struct Handlers {
+pub(crate) struct Hooks {
     pub(crate) connecting: Option<Hook<ConnectingEvent, ConnectGrant>>,
     pub(crate) subscribe: Option<Hook<SubscribeEvent, SubscribeReply>>,
     pub(crate) publish: Option<Hook<PublishEvent, PublishReply>>,
@@ -249,7 +249,7 @@ pub(crate) struct Handlers {
     pub(crate) disconnect: Option<Notify<DisconnectEvent>>,
 }
 
-impl Handlers {
+impl Hooks {
     /// Whether a hook that runs after connect is set (it may forward the
     /// connection's request headers).
     pub(crate) fn sees_requests_after_connect(&self) -> bool {
@@ -261,9 +261,9 @@ impl Handlers {
     }
 }
 
-impl std::fmt::Debug for Handlers {
+impl std::fmt::Debug for Hooks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Handlers")
+        f.debug_struct("Hooks")
             .field("connecting", &self.connecting.is_some())
             .field("subscribe", &self.subscribe.is_some())
             .field("publish", &self.publish.is_some())

@@ -226,9 +226,9 @@ pub(crate) struct TransportCounts {
 }
 
 /// Everything the engine counts. One per [`Node`](crate::Node); read through
-/// [`Metrics::snapshot`].
+/// [`EngineCounters::snapshot`].
 #[derive(Debug, Default)]
-pub(crate) struct Metrics {
+pub(crate) struct EngineCounters {
     commands: [DurationHistogram; 12],
     // (method, code) → count of error replies. Error replies are rare next to
     // messages; the map stays small (codes are a short list).
@@ -248,7 +248,7 @@ pub(crate) struct Metrics {
     pub(crate) rate_limited: AtomicU64,
 }
 
-impl Metrics {
+impl EngineCounters {
     /// Records a handled client command and how long it took.
     pub(crate) fn observe_command(&self, method: Method, took: Duration) {
         self.commands[method.index()].observe(took);
@@ -376,7 +376,7 @@ pub struct MetricsSnapshot {
     pub rate_limited: u64,
 }
 
-impl Metrics {
+impl EngineCounters {
     /// Copies every counter.
     pub(crate) fn snapshot(&self) -> MetricsSnapshot {
         MetricsSnapshot {
@@ -413,7 +413,7 @@ impl Metrics {
 /// explicitly, including those with a default body.
 pub(crate) struct CountingEvents {
     pub(crate) inner: Arc<dyn BrokerEvents>,
-    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) metrics: Arc<EngineCounters>,
 }
 
 impl BrokerEvents for CountingEvents {
@@ -456,7 +456,7 @@ impl BrokerEvents for CountingEvents {
 /// silently use the default instead of the real broker's implementation.
 pub(crate) struct MeteredBroker {
     pub(crate) inner: Arc<dyn Broker>,
-    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) metrics: Arc<EngineCounters>,
 }
 
 #[async_trait]
@@ -550,7 +550,7 @@ mod tests {
 
     #[test]
     fn transports_are_shared_by_name() {
-        let m = Metrics::default();
+        let m = EngineCounters::default();
         m.transport("websocket").connects.fetch_add(1, Relaxed);
         m.transport("websocket").connects.fetch_add(1, Relaxed);
         let all = m.transports();

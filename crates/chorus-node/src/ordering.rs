@@ -1,5 +1,5 @@
 //! The one deliver / skip / gap decision for a publication reaching a
-//! subscription, shared by live fan-out (`hub.rs`) and by a subscription going
+//! subscription, shared by live fan-out (`registry.rs`) and by a subscription going
 //! live with its buffered publications (`subscriptions.rs`), and the per
 //! subscription stream position it is taken against (spec §7).
 

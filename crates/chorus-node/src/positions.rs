@@ -41,7 +41,7 @@ impl Node {
 
     /// Runs one position check over every positioned subscription on this node.
     pub(crate) async fn check_positions(&self) {
-        for (channel, subs) in self.inner.hub.positioned() {
+        for (channel, subs) in self.inner.registry.positioned() {
             let Ok(resolved) = self.resolve(&channel) else {
                 continue;
             };

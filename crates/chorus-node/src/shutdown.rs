@@ -20,7 +20,7 @@ impl Node {
     pub async fn shutdown_gradually(&self, deadline: Duration, spread: Duration) {
         let started = Instant::now();
         self.inner.shutdown.cancel();
-        let clients = self.inner.hub.all_clients();
+        let clients = self.inner.registry.all_clients();
         let spread = spread.min(deadline);
         let rounds = if spread.is_zero() {
             1

@@ -4,7 +4,7 @@
 use crate::client::{Client, TransportInfo};
 use crate::error::Disconnect;
 use crate::node::Node;
-use crate::outbound::Drained;
+use crate::queue::Batch;
 use bytes::Bytes;
 use std::future::Future;
 use std::sync::atomic::Ordering::Relaxed;
@@ -173,7 +173,7 @@ enum Pending<R> {
 /// Writes the outbound queue of one connection to its transport.
 struct Writer<'a, F: Fn(&Disconnect) -> Option<Bytes>> {
     node: &'a Node,
-    outbound: &'a crate::outbound::Outbound,
+    outbound: &'a crate::queue::ClientQueue,
     counts: &'a crate::metrics::TransportCounts,
     frame_disconnect: &'a F,
 }
@@ -182,7 +182,7 @@ impl<F: Fn(&Disconnect) -> Option<Bytes>> Writer<'_, F> {
     /// Writes what is queued; `Some` when the connection must end.
     async fn flush<T: FrameIo>(&self, io: &mut T) -> Option<Disconnect> {
         match self.outbound.drain() {
-            Drained::Write(frames) => {
+            Batch::Write(frames) => {
                 let bytes = frames.iter().map(Bytes::len).sum();
                 self.counts
                     .messages_sent
@@ -192,7 +192,7 @@ impl<F: Fn(&Disconnect) -> Option<Bytes>> Writer<'_, F> {
                 self.outbound.release(bytes);
                 written.is_err().then_some(Disconnect::WRITE_ERROR)
             }
-            Drained::Close(mut frames, disconnect) => {
+            Batch::Close(mut frames, disconnect) => {
                 // Counted before the peer can see the close.
                 self.node
                     .inner

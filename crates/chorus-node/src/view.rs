@@ -5,7 +5,7 @@
 use crate::client::shared::ClientShared;
 use crate::delta;
 use crate::filter;
-use crate::hub::Prepared;
+use crate::registry::Prepared;
 use bytes::Bytes;
 use chorus_protocol::{FilterNode, Protocol, Publication};
 use std::sync::OnceLock;

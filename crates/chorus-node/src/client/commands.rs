@@ -177,7 +177,7 @@ impl Client {
 
     /// `rpc`: the hook answers; without one, 104.
     pub(super) async fn handle_rpc(&self, id: u32, req: RpcRequest) -> Result<(), HandlerError> {
-        let Some(hook) = self.node.inner.handlers.rpc.clone() else {
+        let Some(hook) = self.node.inner.hooks.rpc.clone() else {
             return Err(ClientError::MethodNotFound.into());
         };
         let data = hook(RpcEvent {
@@ -196,7 +196,7 @@ impl Client {
 
     /// `send`: fire-and-forget to the message hook; without one, 3508.
     pub(super) async fn handle_send(&self, req: SendRequest) -> Result<(), Disconnect> {
-        let Some(hook) = self.node.inner.handlers.message.clone() else {
+        let Some(hook) = self.node.inner.hooks.message.clone() else {
             return Err(Disconnect::NOT_AVAILABLE);
         };
         hook(MessageEvent {
@@ -213,7 +213,7 @@ impl Client {
         id: u32,
         req: RefreshRequest,
     ) -> Result<(), HandlerError> {
-        if self.node.inner.handlers.refresh.is_some() {
+        if self.node.inner.hooks.refresh.is_some() {
             // The server refreshes by itself; the client must not.
             return Err(Disconnect::BAD_REQUEST.into());
         }

@@ -52,7 +52,7 @@ impl Client {
             }
             return Ok(grant);
         }
-        if let Some(hook) = node.handlers.connecting.clone() {
+        if let Some(hook) = node.hooks.connecting.clone() {
             let event = ConnectingEvent {
                 client: self.context(),
                 data: req.data.clone(),
@@ -124,7 +124,7 @@ impl Client {
         self.node.register_client(&self.shared);
         // The opening request and emulated headers stay only while a hook may
         // still forward them (proxies); an idle connection keeps nothing else.
-        if !self.node.inner.handlers.sees_requests_after_connect() {
+        if !self.node.inner.hooks.sees_requests_after_connect() {
             self.request = None;
             self.emulated_headers = std::sync::Arc::default();
         }
@@ -145,7 +145,7 @@ impl Client {
         }
         // With a refresh hook the server refreshes by itself: the client is not told.
         if let Some(at) = self.expire_at
-            && self.node.inner.handlers.refresh.is_none()
+            && self.node.inner.hooks.refresh.is_none()
         {
             result.expires = true;
             result.ttl = ttl_until(at);

@@ -19,7 +19,7 @@ impl Client {
         channel: &str,
         data: &Bytes,
     ) -> Result<Option<SubscribeReply>, HandlerError> {
-        let Some(hook) = self.node.inner.handlers.subscribe.clone() else {
+        let Some(hook) = self.node.inner.hooks.subscribe.clone() else {
             return Ok(None);
         };
         let reply = hook(SubscribeEvent {
@@ -38,7 +38,7 @@ impl Client {
         channel: &str,
         data: &Bytes,
     ) -> Result<Option<PublishReply>, HandlerError> {
-        let Some(hook) = self.node.inner.handlers.publish.clone() else {
+        let Some(hook) = self.node.inner.hooks.publish.clone() else {
             return Ok(None);
         };
         let reply = hook(PublishEvent {
@@ -55,7 +55,7 @@ impl Client {
     /// Errors and disconnects from the hook are not delivered: the subscription
     /// just expires (spec §9.3).
     pub(super) async fn sub_refreshed(&mut self, channel: &str) -> bool {
-        let Some(hook) = self.node.inner.handlers.sub_refresh.clone() else {
+        let Some(hook) = self.node.inner.hooks.sub_refresh.clone() else {
             return false;
         };
         let event = SubRefreshEvent {

@@ -18,7 +18,7 @@ pub use uni::uni_connect_error_disconnect;
 use crate::error::{ClientError, Disconnect};
 use crate::handlers::{ClientContext, DisconnectEvent};
 use crate::node::Node;
-use crate::outbound::Outbound;
+use crate::queue::ClientQueue;
 use bytes::Bytes;
 use chorus_protocol::{ClientInfo, Command, ConnectRequest, FrameDecoder, Protocol, Reply};
 use shared::{ClientShared, Control, ControlQueue};
@@ -84,7 +84,7 @@ impl Client {
             protocol: transport.protocol,
             transport: transport.name,
             unidirectional: transport.is_unidirectional(),
-            outbound: Outbound::new(node.config().client.queue_max_size),
+            outbound: ClientQueue::new(node.config().client.queue_max_size),
             user: OnceLock::new(),
             app: OnceLock::new(),
             control: ControlQueue::default(),
@@ -330,7 +330,7 @@ impl Client {
             self.node.unregister_client(&self.shared);
         }
         tracing::debug!(client = %self.shared.id, user = %self.user, code = disconnect.code, reason = %disconnect.reason, "client disconnected");
-        if was_connected && let Some(hook) = self.node.inner.handlers.disconnect.clone() {
+        if was_connected && let Some(hook) = self.node.inner.hooks.disconnect.clone() {
             hook(DisconnectEvent {
                 client: self.context(),
                 disconnect,

@@ -2,7 +2,7 @@
 //! and a control channel into its own task.
 
 use crate::error::Disconnect;
-use crate::outbound::{Outbound, Pushed};
+use crate::queue::{ClientQueue, Pushed};
 use bytes::Bytes;
 use chorus_protocol::{Protocol, Reply};
 use std::collections::VecDeque;
@@ -62,7 +62,7 @@ pub(crate) struct ClientShared {
     pub(crate) transport: &'static str,
     // Unidirectional transport: pushes go out bare, not wrapped in a reply.
     pub(crate) unidirectional: bool,
-    pub(crate) outbound: Outbound,
+    pub(crate) outbound: ClientQueue,
     // Set once when `connect` succeeds.
     pub(crate) user: OnceLock<Arc<str>>,
     // Set once when `connect` succeeds: the client's (name, version), as sent

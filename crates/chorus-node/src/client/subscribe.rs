@@ -8,9 +8,9 @@ use crate::channel::{ChannelOptions, RecoveryMode};
 use crate::clock::{ttl_until, unix_now};
 use crate::error::{BackendError, ClientError, Disconnect};
 use crate::handlers::HandlerError;
-use crate::hub::{Delivery, Subscriber};
 use crate::node::ServerSubscribe;
 use crate::node::subscriptions::PendingLive;
+use crate::registry::{Feed, Subscriber};
 use crate::view::View;
 use bytes::Bytes;
 use chorus_protocol::{
@@ -119,7 +119,7 @@ impl Client {
         mut p: SubParams,
     ) -> Result<(SubscribeResult, PendingLive), ClientError> {
         let view = std::mem::take(&mut p.view);
-        let delivery = Delivery::buffering(p.positioned || p.recoverable, view);
+        let delivery = Feed::buffering(p.positioned || p.recoverable, view);
         let sub = Subscriber {
             client: Arc::clone(&self.shared),
             join_leave: p.join_leave_push,
@@ -543,7 +543,7 @@ impl Client {
         Ok(())
     }
 
-    /// Leaves a channel: hub, broker (if last), presence, leave event.
+    /// Leaves a channel: registry, broker (if last), presence, leave event.
     pub(super) async fn unsubscribe_channel(&mut self, channel: &str) {
         let Some(sub) = self.subs.remove(channel) else {
             return;

@@ -83,7 +83,7 @@ impl Client {
     /// refresh hook the deadline includes `expired_close_delay` (the client had
     /// that long to refresh); with one, the hook is asked at the expiry itself.
     pub(crate) fn schedule_expiry(&mut self) {
-        let delay = if self.node.inner.handlers.refresh.is_some() {
+        let delay = if self.node.inner.hooks.refresh.is_some() {
             Duration::ZERO
         } else {
             self.node.config().client.expired_close_delay
@@ -95,7 +95,7 @@ impl Client {
         if self.expire_at.is_none() {
             return Ok(());
         }
-        let Some(hook) = self.node.inner.handlers.refresh.clone() else {
+        let Some(hook) = self.node.inner.hooks.refresh.clone() else {
             return Err(Disconnect::EXPIRED);
         };
         let event = crate::handlers::RefreshEvent {

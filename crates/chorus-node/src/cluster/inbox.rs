@@ -8,7 +8,7 @@ use bytes::Bytes;
 use chorus_protocol::{ClientInfo, Publication};
 use std::sync::Arc;
 
-/// Wraps the node's event sink (counting, then the hub) and handles control
+/// Wraps the node's event sink (counting, then the channel registry) and handles control
 /// messages itself.
 ///
 /// Like the counting wrappers, it forwards every [`BrokerEvents`] method

@@ -14,7 +14,7 @@ mod inbox;
 mod wire;
 
 pub(crate) use inbox::Inbox;
-pub(crate) use wire::{Command, Question};
+pub(crate) use wire::{ClusterCommand, Question};
 
 use crate::connections::ConnectionInfo;
 use crate::error::ApiError;
@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
-use wire::{Answer, Envelope};
+use wire::{Answer, ControlEnvelope};
 
 /// How often a node announces itself (Centrifugo: 3 s).
 pub(crate) const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(3);
@@ -142,20 +142,25 @@ impl Cluster {
 }
 
 impl Node {
-    fn envelope(&self, command: Command) -> Envelope {
-        Envelope {
+    fn envelope(&self, command: ClusterCommand) -> ControlEnvelope {
+        ControlEnvelope {
             from: self.inner.uid.clone(),
             command,
         }
     }
 
     /// Sends a command to every other node.
-    pub(crate) async fn broadcast(&self, command: Command) -> Result<(), ApiError> {
+    pub(crate) async fn broadcast(&self, command: ClusterCommand) -> Result<(), ApiError> {
         let data = wire::encode(&self.envelope(command), &[]);
         Ok(self.inner.broker.publish_control(data, None).await?)
     }
 
-    async fn send_to(&self, node: &str, command: Command, body: &[u8]) -> Result<(), ApiError> {
+    async fn send_to(
+        &self,
+        node: &str,
+        command: ClusterCommand,
+        body: &[u8],
+    ) -> Result<(), ApiError> {
         let data = wire::encode(&self.envelope(command), body);
         Ok(self.inner.broker.publish_control(data, Some(node)).await?)
     }
@@ -180,7 +185,7 @@ impl Node {
                 let Some(inner) = weak.upgrade() else { return };
                 let node = Node { inner };
                 let info = node.info();
-                if let Err(e) = node.broadcast(Command::Node((&info).into())).await {
+                if let Err(e) = node.broadcast(ClusterCommand::Node((&info).into())).await {
                     tracing::debug!(error = %e, "node heartbeat not sent");
                 }
                 node.inner.cluster.live();
@@ -190,7 +195,7 @@ impl Node {
 
     /// Tells the other nodes this one is leaving (best effort, at shutdown).
     pub(crate) async fn say_goodbye(&self) {
-        if let Err(e) = self.broadcast(Command::Bye).await {
+        if let Err(e) = self.broadcast(ClusterCommand::Bye).await {
             tracing::debug!(error = %e, "goodbye not sent");
         }
     }
@@ -224,7 +229,9 @@ impl Node {
                 done: Some(done),
             },
         );
-        let sent = self.broadcast(Command::Survey { id, question }).await;
+        let sent = self
+            .broadcast(ClusterCommand::Survey { id, question })
+            .await;
         if sent.is_ok()
             && tokio::time::timeout(SURVEY_TIMEOUT, finished)
                 .await
@@ -306,17 +313,17 @@ impl Node {
         if !self.inner.cluster.is_live(node) {
             return Err(ApiError::NotFound);
         }
-        let command = Command::Emulation {
+        let command = ClusterCommand::Emulation {
             session: session.to_owned(),
         };
         self.send_to(node, command, body).await
     }
 
     /// Applies a command another node sent.
-    fn apply(&self, from: String, command: Command, body: Bytes) {
+    fn apply(&self, from: String, command: ClusterCommand, body: Bytes) {
         let cluster = &self.inner.cluster;
         match command {
-            Command::Node(info) => {
+            ClusterCommand::Node(info) => {
                 if cluster.heard(info.into()) {
                     // A node we did not know: tell it about us at once, so
                     // discovery does not wait for our next heartbeat.
@@ -324,13 +331,13 @@ impl Node {
                     tokio::spawn(async move {
                         let info = node.info();
                         let _ = node
-                            .send_to(&from, Command::Node((&info).into()), &[])
+                            .send_to(&from, ClusterCommand::Node((&info).into()), &[])
                             .await;
                     });
                 }
             }
-            Command::Bye => cluster.forget(&from),
-            Command::Disconnect {
+            ClusterCommand::Bye => cluster.forget(&from),
+            ClusterCommand::Disconnect {
                 user,
                 client,
                 whitelist,
@@ -340,17 +347,17 @@ impl Node {
                 let disconnect = crate::Disconnect::new(code, reason);
                 self.disconnect_local(&user, &disconnect, client.as_deref(), &whitelist);
             }
-            Command::Unsubscribe {
+            ClusterCommand::Unsubscribe {
                 user,
                 channel,
                 client,
             } => self.unsubscribe_local(&user, &channel, client.as_deref()),
-            Command::Subscribe(sub) => self.subscribe_local(sub.into()),
-            Command::Refresh(refresh) => match refresh.try_into() {
+            ClusterCommand::Subscribe(sub) => self.subscribe_local(sub.into()),
+            ClusterCommand::Refresh(refresh) => match refresh.try_into() {
                 Ok(refresh) => self.refresh_local(refresh),
                 Err(e) => tracing::warn!(error = %e, "refresh from another node dropped"),
             },
-            Command::Survey { id, question } => {
+            ClusterCommand::Survey { id, question } => {
                 let answer = match question {
                     Question::Channels { pattern } => Answer::Channels {
                         channels: self.channels(pattern.as_deref()),
@@ -366,15 +373,15 @@ impl Node {
                 let node = self.clone();
                 tokio::spawn(async move {
                     if let Err(e) = node
-                        .send_to(&from, Command::Answer { id, answer }, &[])
+                        .send_to(&from, ClusterCommand::Answer { id, answer }, &[])
                         .await
                     {
                         tracing::debug!(error = %e, "survey answer not sent");
                     }
                 });
             }
-            Command::Answer { id, answer } => cluster.answered(id, &from, answer),
-            Command::Emulation { session } => match cluster.emulation.get() {
+            ClusterCommand::Answer { id, answer } => cluster.answered(id, &from, answer),
+            ClusterCommand::Emulation { session } => match cluster.emulation.get() {
                 Some(sink) => sink(&session, body),
                 None => tracing::debug!("emulation request forwarded to a node without emulation"),
             },

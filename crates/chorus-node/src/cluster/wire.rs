@@ -18,18 +18,18 @@ use std::collections::BTreeMap;
 
 /// One control message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Envelope {
+pub(crate) struct ControlEnvelope {
     /// The sending node's id.
     pub(crate) from: String,
     /// What to do.
     #[serde(flatten)]
-    pub(crate) command: Command,
+    pub(crate) command: ClusterCommand,
 }
 
 /// What a control message asks for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
-pub(crate) enum Command {
+pub(crate) enum ClusterCommand {
     /// Heartbeat: the sender is alive, with its statistics.
     Node(WireNodeInfo),
     /// The sender is shutting down: forget it now.
@@ -278,12 +278,12 @@ impl From<&ServerRefresh> for WireRefresh {
 }
 
 impl TryFrom<WireRefresh> for ServerRefresh {
-    type Error = DecodeError;
+    type Error = WireError;
 
-    fn try_from(w: WireRefresh) -> Result<Self, DecodeError> {
+    fn try_from(w: WireRefresh) -> Result<Self, WireError> {
         let info = match w.info {
             Some(i) => Some(Bytes::from(
-                B64.decode(i).map_err(|e| DecodeError(e.to_string()))?,
+                B64.decode(i).map_err(|e| WireError(e.to_string()))?,
             )),
             None => None,
         };
@@ -301,10 +301,10 @@ impl TryFrom<WireRefresh> for ServerRefresh {
 /// came from a node of another version or another program on the prefix).
 #[derive(Debug, thiserror::Error)]
 #[error("undecodable control message: {0}")]
-pub(crate) struct DecodeError(String);
+pub(crate) struct WireError(String);
 
 /// Encodes a message, with `body` after the header when not empty.
-pub(crate) fn encode(envelope: &Envelope, body: &[u8]) -> Bytes {
+pub(crate) fn encode(envelope: &ControlEnvelope, body: &[u8]) -> Bytes {
     let header = serde_json::to_vec(envelope).unwrap_or_default();
     let mut out = BytesMut::with_capacity(header.len() + 1 + body.len());
     out.put_slice(&header);
@@ -316,7 +316,7 @@ pub(crate) fn encode(envelope: &Envelope, body: &[u8]) -> Bytes {
 }
 
 /// Decodes a message and its body (empty when none).
-pub(crate) fn decode(data: &Bytes) -> Result<(Envelope, Bytes), DecodeError> {
+pub(crate) fn decode(data: &Bytes) -> Result<(ControlEnvelope, Bytes), WireError> {
     // JSON never contains a raw newline outside strings, and serde_json escapes
     // newlines inside strings, so the first newline ends the header.
     let split = data.iter().position(|&b| b == b'\n');
@@ -324,7 +324,7 @@ pub(crate) fn decode(data: &Bytes) -> Result<(Envelope, Bytes), DecodeError> {
         Some(i) => (data.slice(..i), data.slice(i + 1..)),
         None => (data.clone(), Bytes::new()),
     };
-    let envelope = serde_json::from_slice(&header).map_err(|e| DecodeError(e.to_string()))?;
+    let envelope = serde_json::from_slice(&header).map_err(|e| WireError(e.to_string()))?;
     Ok((envelope, body))
 }
 
@@ -332,8 +332,8 @@ pub(crate) fn decode(data: &Bytes) -> Result<(Envelope, Bytes), DecodeError> {
 mod tests {
     use super::*;
 
-    fn round_trip(command: Command, body: &[u8]) {
-        let env = Envelope {
+    fn round_trip(command: ClusterCommand, body: &[u8]) {
+        let env = ControlEnvelope {
             from: "node-1".to_owned(),
             command,
         };
@@ -366,27 +366,27 @@ mod tests {
             ..ServerRefresh::default()
         };
         for command in [
-            Command::Node(WireNodeInfo::default()),
-            Command::Bye,
-            Command::Disconnect {
+            ClusterCommand::Node(WireNodeInfo::default()),
+            ClusterCommand::Bye,
+            ClusterCommand::Disconnect {
                 user: "u".into(),
                 client: Some("c".into()),
                 whitelist: vec!["w".into()],
                 code: 4000,
                 reason: "line\nbreak".into(),
             },
-            Command::Unsubscribe {
+            ClusterCommand::Unsubscribe {
                 user: "u".into(),
                 channel: "c".into(),
                 client: None,
             },
-            Command::Subscribe((&sub).into()),
-            Command::Refresh((&refresh).into()),
-            Command::Survey {
+            ClusterCommand::Subscribe((&sub).into()),
+            ClusterCommand::Refresh((&refresh).into()),
+            ClusterCommand::Survey {
                 id: 9,
                 question: Question::Connections { user: None },
             },
-            Command::Answer {
+            ClusterCommand::Answer {
                 id: 9,
                 answer: Answer::Channels {
                     channels: BTreeMap::from([("c".to_owned(), 2)]),
@@ -396,7 +396,7 @@ mod tests {
             round_trip(command, b"");
         }
         round_trip(
-            Command::Emulation {
+            ClusterCommand::Emulation {
                 session: "s".into(),
             },
             b"\n\x00binary\nbody",

@@ -6,12 +6,12 @@ use crate::auth::TokenVerifier;
 use crate::broker::{Broker, BrokerEvents};
 use crate::config::NodeConfig;
 use crate::handlers::{
-    ConnectingEvent, DisconnectEvent, HandlerError, Handlers, MessageEvent, PublishEvent,
+    ConnectingEvent, DisconnectEvent, HandlerError, Hooks, MessageEvent, PublishEvent,
     PublishReply, RefreshEvent, RefreshReply, RpcEvent, SubscribeEvent, SubscribeReply,
 };
-use crate::hub::Hub;
 use crate::memory::{MemoryBroker, MemoryPresenceManager};
 use crate::presence::PresenceManager;
+use crate::registry::ChannelRegistry;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use std::sync::Arc;
@@ -27,7 +27,7 @@ pub struct NodeBuilder {
     broker: Option<BrokerFactory>,
     presence: Option<Arc<dyn PresenceManager>>,
     verifier: Option<Arc<dyn TokenVerifier>>,
-    handlers: Handlers,
+    hooks: Hooks,
 }
 
 impl std::fmt::Debug for NodeBuilder {
@@ -46,14 +46,14 @@ macro_rules! hook {
             F: Fn($event) -> Fut + Send + Sync + 'static,
             Fut: std::future::Future<Output = Result<$reply, HandlerError>> + Send + 'static,
         {
-            self.handlers.$field = Some(Arc::new(move |e| -> BoxFuture<'static, _> { Box::pin(f(e)) }));
+            self.hooks.$field = Some(Arc::new(move |e| -> BoxFuture<'static, _> { Box::pin(f(e)) }));
             self
         }
     };
 }
 
 impl NodeBuilder {
-    /// Uses a broker built from the node's event sink (the node's hub).
+    /// Uses a broker built from the node's event sink (the node's channel registry).
     pub fn broker<B: Broker>(
         mut self,
         make: impl FnOnce(Arc<dyn BrokerEvents>) -> B + Send + 'static,
@@ -109,7 +109,7 @@ impl NodeBuilder {
         F: Fn(MessageEvent) -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = ()> + Send + 'static,
     {
-        self.handlers.message = Some(Arc::new(move |e| -> BoxFuture<'static, ()> {
+        self.hooks.message = Some(Arc::new(move |e| -> BoxFuture<'static, ()> {
             Box::pin(f(e))
         }));
         self
@@ -121,7 +121,7 @@ impl NodeBuilder {
         F: Fn(DisconnectEvent) -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = ()> + Send + 'static,
     {
-        self.handlers.disconnect = Some(Arc::new(move |e| -> BoxFuture<'static, ()> {
+        self.hooks.disconnect = Some(Arc::new(move |e| -> BoxFuture<'static, ()> {
             Box::pin(f(e))
         }));
         self
@@ -129,15 +129,15 @@ impl NodeBuilder {
 
     /// Builds the node (ready to use at once).
     pub fn build(self) -> Node {
-        let hub = Arc::new(Hub::default());
-        let metrics = Arc::new(crate::metrics::Metrics::default());
+        let registry = Arc::new(ChannelRegistry::default());
+        let metrics = Arc::new(crate::metrics::EngineCounters::default());
         let uid = uuid::Uuid::new_v4().to_string();
         let cluster = Arc::new(crate::cluster::Cluster::new(uid.clone()));
         // The broker and its event sink are wrapped to count messages both ways;
         // the outer sink takes control messages from other nodes.
         let events: Arc<dyn BrokerEvents> = Arc::new(crate::cluster::Inbox {
             inner: Arc::new(crate::metrics::CountingEvents {
-                inner: Arc::clone(&hub) as Arc<dyn BrokerEvents>,
+                inner: Arc::clone(&registry) as Arc<dyn BrokerEvents>,
                 metrics: Arc::clone(&metrics),
             }),
             cluster: Arc::clone(&cluster),
@@ -153,17 +153,17 @@ impl NodeBuilder {
         let presence = self
             .presence
             .unwrap_or_else(|| Arc::new(MemoryPresenceManager::default()));
-        hub.set_max_time_lag(self.config.client.channel_position_max_time_lag);
+        registry.set_max_time_lag(self.config.client.channel_position_max_time_lag);
         let node = Node {
             inner: Arc::new(NodeInner {
                 config: self.config,
                 uid,
                 started: tokio::time::Instant::now(),
-                hub,
+                registry,
                 broker,
                 presence,
                 verifier: self.verifier,
-                handlers: self.handlers,
+                hooks: self.hooks,
                 sub_locks: crate::node::subscriptions::SubLocks::default(),
                 tracker: TaskTracker::new(),
                 shutdown: CancellationToken::new(),
@@ -187,7 +187,7 @@ impl Node {
             broker: None,
             presence: None,
             verifier: None,
-            handlers: Handlers::default(),
+            hooks: Hooks::default(),
         }
     }
 }

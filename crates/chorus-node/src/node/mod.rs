@@ -16,9 +16,9 @@ use crate::channel::{ChannelOptions, ResolvedChannel};
 use crate::client::shared::Control;
 use crate::config::NodeConfig;
 use crate::error::{ApiError, ClientError, Disconnect};
-use crate::handlers::Handlers;
-use crate::hub::Hub;
+use crate::handlers::Hooks;
 use crate::presence::{PresenceManager, PresenceStats};
+use crate::registry::ChannelRegistry;
 use bytes::Bytes;
 use chorus_protocol::{ClientInfo, Publication};
 use std::collections::{BTreeMap, HashMap};
@@ -31,17 +31,17 @@ pub(crate) struct NodeInner {
     pub(crate) config: NodeConfig,
     pub(crate) uid: String,
     pub(crate) started: tokio::time::Instant,
-    pub(crate) hub: Arc<Hub>,
+    pub(crate) registry: Arc<ChannelRegistry>,
     pub(crate) broker: Arc<dyn Broker>,
     pub(crate) presence: Arc<dyn PresenceManager>,
     pub(crate) verifier: Option<Arc<dyn TokenVerifier>>,
-    pub(crate) handlers: Handlers,
+    pub(crate) hooks: Hooks,
     // Per-channel order of broker subscribe/unsubscribe (see `subscriptions`).
     pub(crate) sub_locks: subscriptions::SubLocks,
     // Every connection task: shutdown waits for them.
     pub(crate) tracker: TaskTracker,
     pub(crate) shutdown: CancellationToken,
-    pub(crate) metrics: Arc<crate::metrics::Metrics>,
+    pub(crate) metrics: Arc<crate::metrics::EngineCounters>,
     // Node-wide client publish throttle (per user / per channel token buckets).
     pub(crate) publish_throttle: crate::throttle::PublishThrottle,
     // The other nodes of the cluster (see `cluster`), shared with the broker's
@@ -211,7 +211,7 @@ impl Node {
     }
 
     fn send_control(&self, user: &str, client: Option<&str>, make: impl Fn() -> Control) {
-        for c in self.inner.hub.user_clients(user) {
+        for c in self.inner.registry.user_clients(user) {
             if client.is_none_or(|id| *c.id == *id) {
                 c.control.send(make());
             }
@@ -225,7 +225,7 @@ impl Node {
     /// 102 / 107 for bad channels; 100 when other nodes cannot be told.
     pub async fn subscribe(&self, req: ServerSubscribe) -> Result<(), ApiError> {
         self.resolve(&req.channel).map_err(channel_error)?;
-        let command = crate::cluster::Command::Subscribe((&req).into());
+        let command = crate::cluster::ClusterCommand::Subscribe((&req).into());
         self.subscribe_local(req);
         self.broadcast(command).await
     }
@@ -251,7 +251,7 @@ impl Node {
     ) -> Result<(), ApiError> {
         self.resolve(channel).map_err(channel_error)?;
         self.unsubscribe_local(user, channel, client);
-        self.broadcast(crate::cluster::Command::Unsubscribe {
+        self.broadcast(crate::cluster::ClusterCommand::Unsubscribe {
             user: user.to_owned(),
             channel: channel.to_owned(),
             client: client.map(str::to_owned),
@@ -276,7 +276,7 @@ impl Node {
         whitelist: &[String],
     ) -> Result<(), ApiError> {
         self.disconnect_local(user, &disconnect, client, whitelist);
-        self.broadcast(crate::cluster::Command::Disconnect {
+        self.broadcast(crate::cluster::ClusterCommand::Disconnect {
             user: user.to_owned(),
             client: client.map(str::to_owned),
             whitelist: whitelist.to_vec(),
@@ -293,7 +293,7 @@ impl Node {
         client: Option<&str>,
         whitelist: &[String],
     ) {
-        for c in self.inner.hub.user_clients(user) {
+        for c in self.inner.registry.user_clients(user) {
             if client.is_none_or(|id| *c.id == *id) && !whitelist.iter().any(|w| **w == *c.id) {
                 c.disconnect(disconnect.clone());
             }
@@ -305,7 +305,7 @@ impl Node {
     /// # Errors
     /// 100 when other nodes cannot be told (local connections are refreshed).
     pub async fn refresh(&self, req: ServerRefresh) -> Result<(), ApiError> {
-        let command = crate::cluster::Command::Refresh((&req).into());
+        let command = crate::cluster::ClusterCommand::Refresh((&req).into());
         self.refresh_local(req);
         self.broadcast(command).await
     }
@@ -379,7 +379,7 @@ impl Node {
     /// filtered by a glob pattern (`*` any run, `?` one character).
     pub fn channels(&self, pattern: Option<&str>) -> BTreeMap<String, u32> {
         self.inner
-            .hub
+            .registry
             .channels()
             .into_iter()
             .filter(|(name, _)| pattern.is_none_or(|p| p.is_empty() || glob_match(p, name)))
@@ -389,16 +389,16 @@ impl Node {
 
     /// This node's statistics.
     pub fn info(&self) -> NodeInfo {
-        let hub = &self.inner.hub;
+        let registry = &self.inner.registry;
         let n = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
         NodeInfo {
             uid: self.inner.uid.clone(),
             name: self.inner.config.name.clone(),
             version: self.inner.config.version.clone(),
-            num_clients: n(hub.num_clients()),
-            num_users: n(hub.num_users()),
-            num_channels: n(hub.num_channels()),
-            num_subs: n(hub.num_subscriptions()),
+            num_clients: n(registry.num_clients()),
+            num_users: n(registry.num_users()),
+            num_channels: n(registry.num_channels()),
+            num_subs: n(registry.num_subscriptions()),
             uptime: u32::try_from(self.inner.started.elapsed().as_secs()).unwrap_or(u32::MAX),
         }
     }
@@ -406,7 +406,7 @@ impl Node {
     /// Connection counts per user currently connected (for tests and admin views).
     pub fn user_connections(&self) -> HashMap<String, usize> {
         self.inner
-            .hub
+            .registry
             .all_clients()
             .iter()
             .fold(HashMap::new(), |mut m, c| {
@@ -421,7 +421,7 @@ impl Node {
     pub async fn shutdown(&self, deadline: Duration) {
         self.inner.shutdown.cancel();
         self.say_goodbye().await;
-        for c in self.inner.hub.all_clients() {
+        for c in self.inner.registry.all_clients() {
             c.disconnect(Disconnect::SHUTDOWN);
         }
         self.inner.tracker.close();

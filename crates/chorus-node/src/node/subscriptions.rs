@@ -16,10 +16,10 @@ use crate::broker::{HistoryFilter, HistoryResult};
 use crate::channel::ChannelOptions;
 use crate::client::shared::{ClientShared, Control};
 use crate::error::{BackendError, ClientError};
-use crate::hub::{Delivery, Subscriber};
 use crate::node::Node;
 use crate::ordering::{Verdict, order};
 use crate::presence::PresenceStats;
+use crate::registry::{Feed, Subscriber};
 use bytes::Bytes;
 use chorus_protocol::{ClientInfo, Publication, Push, Reply};
 use std::collections::BTreeMap;
@@ -67,10 +67,10 @@ impl Node {
         let inner = &self.inner;
         let _guard = inner.sub_locks.of(channel).lock().await;
         let id = Arc::clone(&sub.client.id);
-        if inner.hub.add_sub(channel, sub)
+        if inner.registry.add_sub(channel, sub)
             && let Err(e) = inner.broker.subscribe(channel).await
         {
-            inner.hub.remove_sub(channel, &id);
+            inner.registry.remove_sub(channel, &id);
             tracing::warn!(channel, error = %e, "broker subscribe failed");
             return Err(ClientError::Internal);
         }
@@ -82,7 +82,7 @@ impl Node {
     pub(crate) async fn remove_subscriber(&self, channel: &str, client_id: &str) {
         let inner = &self.inner;
         let _guard = inner.sub_locks.of(channel).lock().await;
-        if inner.hub.remove_sub(channel, client_id)
+        if inner.registry.remove_sub(channel, client_id)
             && let Err(e) = inner.broker.unsubscribe(channel).await
         {
             tracing::warn!(channel, error = %e, "broker unsubscribe failed");
@@ -92,7 +92,7 @@ impl Node {
     /// Seeds the channel's delta base with a payload read from history (a
     /// recovery), unless live fan-out already saw a newer publication.
     pub(crate) fn seed_delta_base(&self, channel: &str, offset: u64, payload: Bytes) {
-        self.inner.hub.learn_last(channel, offset, payload);
+        self.inner.registry.learn_last(channel, offset, payload);
     }
 
     /// Reads a channel's stream with the channel's meta TTL.
@@ -159,22 +159,22 @@ impl Node {
 
     /// Registers a connected client (by id and by user).
     pub(crate) fn register_client(&self, client: &Arc<ClientShared>) {
-        self.inner.hub.add_client(client);
+        self.inner.registry.add_client(client);
     }
 
     /// Unregisters a client.
     pub(crate) fn unregister_client(&self, client: &ClientShared) {
-        self.inner.hub.remove_client(client);
+        self.inner.registry.remove_client(client);
     }
 
     /// Connected clients on this node.
     pub(crate) fn num_clients(&self) -> usize {
-        self.inner.hub.num_clients()
+        self.inner.registry.num_clients()
     }
 
     /// Connections of `user` on this node.
     pub(crate) fn user_connections_of(&self, user: &str) -> usize {
-        self.inner.hub.user_connections(user)
+        self.inner.registry.user_connections(user)
     }
 }
 
@@ -182,7 +182,7 @@ impl Node {
 /// live once its reply (or push) is queued.
 pub(crate) struct PendingLive {
     pub(crate) channel: String,
-    pub(crate) delivery: Arc<Delivery>,
+    pub(crate) delivery: Arc<Feed>,
     /// The reply (or push) that opens the subscription.
     pub(crate) first: Option<Reply>,
     /// The stream offset the first message covers: buffered publications up to

@@ -91,10 +91,10 @@ mod prepared_tests {
     }
 }
 
-/// Delivery state of one subscription: buffering while a subscribe with recovery
+/// Feed state of one subscription: buffering while a subscribe with recovery
 /// reads history, live afterwards.
 #[derive(Debug, Default)]
-pub(crate) struct Delivery {
+pub(crate) struct Feed {
     live: AtomicBool,
     // `Some` while buffering. Publications that arrive meanwhile wait here (with
     // their stream epoch) and are merged with the recovered ones by the
@@ -106,7 +106,7 @@ pub(crate) struct Delivery {
     pub(crate) view: View,
 }
 
-impl Delivery {
+impl Feed {
     pub(crate) fn buffering(positioned: bool, view: View) -> Arc<Self> {
         Arc::new(Self {
             live: AtomicBool::new(false),
@@ -136,7 +136,7 @@ impl Delivery {
 pub(crate) struct Subscriber {
     pub(crate) client: Arc<ClientShared>,
     pub(crate) join_leave: bool,
-    pub(crate) delivery: Arc<Delivery>,
+    pub(crate) delivery: Arc<Feed>,
 }
 
 /// The subscribers of one channel on this node, and the channel's latest
@@ -173,7 +173,7 @@ impl ChannelEntry {
 }
 
 #[derive(Debug, Default)]
-pub(crate) struct Hub {
+pub(crate) struct ChannelRegistry {
     // All three maps: std RwLock, never held across `.await`; fan-out holds the
     // channel map shared while it only queues.
     clients: RwLock<HashMap<Arc<str>, Arc<ClientShared>>>,
@@ -191,7 +191,7 @@ fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     l.write().unwrap_or_else(PoisonError::into_inner)
 }
 
-impl Hub {
+impl ChannelRegistry {
     pub(crate) fn add_client(&self, client: &Arc<ClientShared>) {
         write(&self.clients).insert(Arc::clone(&client.id), Arc::clone(client));
         let user: Arc<str> = client.user.get().cloned().unwrap_or_else(|| Arc::from(""));
@@ -414,7 +414,7 @@ impl Hub {
     }
 }
 
-impl BrokerEvents for Hub {
+impl BrokerEvents for ChannelRegistry {
     fn on_publication(
         &self,
         channel: &str,

@@ -5,6 +5,15 @@
 //! The bound (`client.queue_max_size`, 1 MiB by default) counts bytes queued or
 //! being written. Overflow closes the client with 3008 "slow": what it had queued
 //! is dropped and the producer is never blocked.
+//!
+//! `chorus-hub` has a queue of the same design (`chorus-hub/src/queue.rs`). They
+//! stay two on purpose: the hub is a standalone product that knows nothing of
+//! Centrifugo and depends on no other Chorus crate, and neither crate depends on
+//! the other. The items differ as well: the hub queues WebSocket messages and
+//! closes with a close frame (after draining, or at once for a slow consumer);
+//! this queue holds encoded protocol messages and ends with a `Disconnect` that
+//! the transport turns into a close frame or a disconnect push. Sharing one
+//! would need a third crate for about a hundred lines.
 
 use crate::error::Disconnect;
 use bytes::Bytes;
@@ -13,7 +22,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use tokio::sync::Notify;
 
 #[derive(Debug, Default)]
-struct State {
+struct Queued {
     items: Vec<Bytes>,
     bytes: usize,
     closing: Option<Disconnect>,
@@ -29,7 +38,7 @@ pub(crate) enum Pushed {
 
 /// What the connection task should do next.
 #[derive(Debug)]
-pub(crate) enum Drained {
+pub(crate) enum Batch {
     /// Write these messages (in order).
     Write(Vec<Bytes>),
     /// Write these messages, then close with this disconnect.
@@ -38,15 +47,15 @@ pub(crate) enum Drained {
 
 /// The queue.
 #[derive(Debug)]
-pub(crate) struct Outbound {
+pub(crate) struct ClientQueue {
     // std Mutex: a few instructions per push, never held across `.await`.
-    state: Mutex<State>,
+    state: Mutex<Queued>,
     closed: AtomicBool,
     wake: Notify,
     max_bytes: usize,
 }
 
-impl Outbound {
+impl ClientQueue {
     pub(crate) fn new(max_bytes: usize) -> Self {
         Self {
             state: Mutex::default(),
@@ -56,7 +65,7 @@ impl Outbound {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, Queued> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -106,13 +115,13 @@ impl Outbound {
         self.wake.notified().await;
     }
 
-    /// Takes everything queued; bytes stay counted until [`Outbound::release`].
-    pub(crate) fn drain(&self) -> Drained {
+    /// Takes everything queued; bytes stay counted until [`ClientQueue::release`].
+    pub(crate) fn drain(&self) -> Batch {
         let mut st = self.lock();
         let items = std::mem::take(&mut st.items);
         match &st.closing {
-            None => Drained::Write(items),
-            Some(d) => Drained::Close(items, d.clone()),
+            None => Batch::Write(items),
+            Some(d) => Batch::Close(items, d.clone()),
         }
     }
 
@@ -129,11 +138,11 @@ mod tests {
 
     #[test]
     fn overflow_closes_with_3008() {
-        let q = Outbound::new(10);
+        let q = ClientQueue::new(10);
         assert_eq!(q.push(Bytes::from_static(b"123456")), Pushed::Queued);
         assert_eq!(q.push(Bytes::from_static(b"12345")), Pushed::Overflow);
         assert_eq!(q.push(Bytes::from_static(b"1")), Pushed::Closed);
-        let Drained::Close(items, d) = q.drain() else {
+        let Batch::Close(items, d) = q.drain() else {
             panic!("expected close")
         };
         assert!(items.is_empty());
