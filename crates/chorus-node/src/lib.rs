@@ -88,7 +88,10 @@ pub use broker::{
     StreamPosition,
 };
 pub use channel::{ChannelOptions, ChannelRules, DataFormat, RecoveryMode, ResolvedChannel};
-pub use client::{TransportInfo, UpgradeRequest, uni_connect_error_disconnect};
+pub use client::{
+    InvalidConnectRequest, TransportInfo, UpgradeRequest, parse_uni_connect,
+    uni_connect_error_disconnect,
+};
 pub use cluster::EmulationSink;
 pub use config::{ClientConfig, NodeConfig};
 pub use connections::ConnectionInfo;

@@ -13,7 +13,7 @@ mod uni;
 
 pub use transport_info::{TransportInfo, UpgradeRequest};
 pub(crate) use uni::disconnect_frame;
-pub use uni::uni_connect_error_disconnect;
+pub use uni::{InvalidConnectRequest, parse_uni_connect, uni_connect_error_disconnect};
 
 use crate::error::{ClientError, Disconnect};
 use crate::handlers::{ClientContext, DisconnectEvent};

@@ -4,7 +4,25 @@
 
 use crate::error::Disconnect;
 use bytes::Bytes;
-use chorus_protocol::{Protocol, Push, Reply};
+use chorus_protocol::{ConnectRequest, Protocol, Push, Reply};
+
+/// A unidirectional client's connect request that is not a JSON `ConnectRequest`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidConnectRequest(String);
+
+/// Parses the JSON `ConnectRequest` a unidirectional client sends (first
+/// message, request body or URL parameter); an empty or blank payload is an
+/// empty request (the connecting hook may still authenticate by headers).
+///
+/// # Errors
+/// [`InvalidConnectRequest`] when the payload is not a JSON `ConnectRequest`.
+pub fn parse_uni_connect(payload: &[u8]) -> Result<ConnectRequest, InvalidConnectRequest> {
+    if payload.iter().all(u8::is_ascii_whitespace) {
+        return Ok(ConnectRequest::default());
+    }
+    serde_json::from_slice(payload).map_err(|e| InvalidConnectRequest(e.to_string()))
+}
 
 /// The disconnect code a unidirectional client gets instead of a connect error
 /// reply (spec §1.4, Centrifugo's default `connect_code_to_unidirectional_disconnect`).

@@ -20,10 +20,7 @@ use http::{HeaderMap, Method};
 /// # Errors
 /// [`Refused::BadRequest`] when the payload is not a JSON `ConnectRequest`.
 pub fn parse_connect(payload: &[u8]) -> Result<ConnectRequest, Refused> {
-    if payload.iter().all(u8::is_ascii_whitespace) {
-        return Ok(ConnectRequest::default());
-    }
-    serde_json::from_slice(payload).map_err(|e| Refused::BadRequest(e.to_string()))
+    chorus_node::parse_uni_connect(payload).map_err(|e| Refused::BadRequest(e.to_string()))
 }
 
 fn start_uni(

@@ -1,27 +1,18 @@
 //! The unidirectional WebSocket transport at `/connection/uni_websocket` (spec
-//! §1.4). The client sends its JSON `ConnectRequest` as the first message (or in
-//! the URL parameter `cf_connect`); from then on the server only sends bare JSON
-//! pushes as text messages: the `connect` push first, empty pushes as pings, and
-//! on close a disconnect push (unless `disable_disconnect_push`) followed by a
-//! close frame carrying the code. With `join_push_messages` each batch goes out as
-//! one message, pushes joined by `\n`. Later client messages are ignored.
+//! §1.4), served by the engine's WebSocket transport in unidirectional mode
+//! ([`chorus_node::websocket::accept_uni_websocket`]). This handler checks the
+//! origin, takes the connect request from the URL parameter `cf_connect` when
+//! present (otherwise the engine reads the first message), and maps the
+//! `uni_websocket` section to the transport's options.
 
 use super::TransportState;
 use super::stream::{check_origin, upgrade_request};
-use crate::config::UniWebsocketConfig;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
-use bytes::{Bytes, BytesMut};
-use chorus_node::{Disconnect, TransportInfo};
-use chorus_node::{FrameIo, TransportError};
-use chorus_protocol::{ConnectRequest, Protocol};
-use futures_util::{SinkExt, StreamExt};
+use chorus_node::websocket::{UniWebSocketOptions, accept_uni_websocket};
 use http::HeaderMap;
 use std::time::Duration;
-
-/// How long the peer has for its closing handshake.
-const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The upgrade handler.
 pub async fn handler(
@@ -30,7 +21,7 @@ pub async fn handler(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let cfg = state.app.config.uni_websocket.clone();
+    let cfg = &state.app.config.uni_websocket;
     if let Err(refused) = check_origin(&state.app.config.client.allowed_origins, &headers) {
         return refused.into_response();
     }
@@ -43,142 +34,11 @@ pub async fn handler(
         },
         None => None,
     };
-    let stale = state.app.node.config().client.stale_close_delay;
-    let node = state.app.node;
-    upgrade
-        .max_message_size(cfg.message_size_limit)
-        .max_frame_size(cfg.message_size_limit)
-        .on_failed_upgrade(|e| tracing::debug!(error = %e, "uni_websocket upgrade failed"))
-        .on_upgrade(move |socket| async move {
-            let mut io = UniWsIo {
-                socket,
-                write_timeout: cfg.write_timeout.to_std().unwrap_or(Duration::from_secs(1)),
-                cfg,
-            };
-            let connect = match from_query {
-                Some(req) => req,
-                None => match io.first_message(stale).await {
-                    Ok(req) => req,
-                    Err(d) => {
-                        io.close(&d).await;
-                        return;
-                    }
-                },
-            };
-            let mut transport =
-                TransportInfo::unidirectional("uni_websocket", Protocol::Json, connect)
-                    .with_request(request);
-            if io.cfg.disable_disconnect_push {
-                transport = transport.without_disconnect_push();
-            }
-            node.run_connection(transport, io).await;
-        })
-}
-
-/// The engine's view of one unidirectional WebSocket.
-struct UniWsIo {
-    socket: WebSocket,
-    cfg: UniWebsocketConfig,
-    write_timeout: Duration,
-}
-
-impl std::fmt::Debug for UniWsIo {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UniWsIo")
-            .field("cfg", &self.cfg)
-            .finish_non_exhaustive()
-    }
-}
-
-impl UniWsIo {
-    /// Waits (at most `stale`) for the connect request message.
-    async fn first_message(&mut self, stale: Duration) -> Result<ConnectRequest, Disconnect> {
-        let read = async {
-            loop {
-                match self.socket.next().await {
-                    Some(Ok(Message::Text(text))) => return Ok(Bytes::from(text)),
-                    Some(Ok(Message::Binary(data))) => return Ok(data),
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                    Some(Ok(Message::Close(_)) | Err(_)) | None => {
-                        return Err(Disconnect::CONNECTION_CLOSED);
-                    }
-                }
-            }
-        };
-        let payload = tokio::time::timeout(stale, read)
-            .await
-            .map_err(|_| Disconnect::STALE)??;
-        super::uni::parse_connect(&payload).map_err(|e| {
-            tracing::debug!(error = %e, "bad uni_websocket connect request");
-            Disconnect::BAD_REQUEST
-        })
-    }
-}
-
-impl FrameIo for UniWsIo {
-    async fn read_frame(&mut self) -> Option<Result<Bytes, TransportError>> {
-        // Only the end of the connection matters; client messages are ignored.
-        loop {
-            match self.socket.next().await? {
-                Ok(Message::Close(_)) => return None,
-                Ok(_) => {}
-                Err(e) => return Some(Err(TransportError(e.to_string()))),
-            }
-        }
-    }
-
-    async fn write_frames(&mut self, frames: &[Bytes]) -> Result<(), TransportError> {
-        let messages: Vec<Bytes> = if self.cfg.join_push_messages && frames.len() > 1 {
-            let mut joined = BytesMut::new();
-            for (i, frame) in frames.iter().enumerate() {
-                if i > 0 {
-                    joined.extend_from_slice(b"\n");
-                }
-                joined.extend_from_slice(frame);
-            }
-            vec![joined.freeze()]
-        } else {
-            frames.to_vec()
-        };
-        let socket = &mut self.socket;
-        let write = async move {
-            for message in messages {
-                let text =
-                    Utf8Bytes::try_from(message).map_err(|e| TransportError(e.to_string()))?;
-                socket
-                    .feed(Message::Text(text))
-                    .await
-                    .map_err(|e| TransportError(e.to_string()))?;
-            }
-            socket
-                .flush()
-                .await
-                .map_err(|e| TransportError(e.to_string()))
-        };
-        tokio::time::timeout(self.write_timeout, write)
-            .await
-            .map_err(|_| TransportError("write timeout".into()))?
-    }
-
-    async fn close(&mut self, disconnect: &Disconnect) {
-        // 3000 ("connection closed") is never sent in a frame (spec §3.3).
-        let frame = (disconnect.code != Disconnect::CONNECTION_CLOSED.code).then(|| CloseFrame {
-            code: u16::try_from(disconnect.code).unwrap_or(3000),
-            reason: Utf8Bytes::from(disconnect.reason.as_ref()),
-        });
-        let skip_handshake = self.cfg.disable_closing_handshake;
-        let socket = &mut self.socket;
-        let handshake = async move {
-            if socket.send(Message::Close(frame)).await.is_err() || skip_handshake {
-                return;
-            }
-            // Wait for the peer's close (or the end of the stream).
-            while let Some(Ok(msg)) = socket.next().await {
-                if matches!(msg, Message::Close(_)) {
-                    break;
-                }
-            }
-        };
-        let _ = tokio::time::timeout(CLOSE_HANDSHAKE_TIMEOUT, handshake).await;
-    }
+    let options = UniWebSocketOptions::default()
+        .message_size_limit(cfg.message_size_limit)
+        .write_timeout(cfg.write_timeout.to_std().unwrap_or(Duration::from_secs(1)))
+        .join_push_messages(cfg.join_push_messages)
+        .disconnect_push(!cfg.disable_disconnect_push)
+        .closing_handshake(!cfg.disable_closing_handshake);
+    accept_uni_websocket(&state.app.node, upgrade, request, from_query, &options)
 }

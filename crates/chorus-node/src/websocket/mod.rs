@@ -17,6 +17,9 @@
 //! Origin checks, authentication of the HTTP request and routing are the app's: do
 //! them in the handler before calling [`accept_websocket`].
 //!
+//! [`accept_uni_websocket`] serves the same socket in unidirectional mode
+//! (Centrifugo's `uni_websocket`, spec §1.4): bare JSON pushes only.
+//!
 //! ```no_run
 //! use axum::Router;
 //! use axum::extract::ws::WebSocketUpgrade;
@@ -59,19 +62,18 @@
 //! }
 //! ```
 
-use crate::client::TransportInfo;
-use crate::error::Disconnect;
-use crate::node::Node;
-use crate::transport::{FrameIo, TransportError};
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::response::Response;
-use bytes::Bytes;
-use chorus_protocol::Protocol;
-use futures_util::{SinkExt, StreamExt};
-use std::time::Duration;
+mod io;
+mod uni;
 
-/// How long [`FrameIo::close`] waits for the peer's closing handshake.
-const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(1);
+pub use uni::{UniWebSocketOptions, accept_uni_websocket};
+
+use crate::client::TransportInfo;
+use crate::node::Node;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::response::Response;
+use chorus_protocol::Protocol;
+use io::{Mode, WsIo};
+use std::time::Duration;
 
 /// Limits of the WebSocket transport.
 ///
@@ -188,6 +190,7 @@ pub fn accept_websocket(
                 socket,
                 protocol,
                 write_timeout,
+                mode: Mode::Bidirectional,
             };
             node.run_connection(transport, io).await;
         })
@@ -201,113 +204,6 @@ fn query_wants_protobuf(query: Option<&str>) -> bool {
         let key = crate::query::form_decode(key);
         (key == "format" || key == "cf_protocol") && crate::query::form_decode(value) == "protobuf"
     })
-}
-
-/// The engine's view of one WebSocket.
-struct WsIo {
-    socket: WebSocket,
-    protocol: Protocol,
-    write_timeout: Duration,
-}
-
-impl std::fmt::Debug for WsIo {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WsIo")
-            .field("protocol", &self.protocol)
-            .field("write_timeout", &self.write_timeout)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Whether a read error means the message was over the size limit.
-fn too_big(e: &axum::Error) -> bool {
-    use tokio_tungstenite::tungstenite::Error as WsError;
-    use tokio_tungstenite::tungstenite::error::CapacityError;
-    let inner: &(dyn std::error::Error + 'static) = e;
-    let mut source = Some(inner);
-    while let Some(err) = source {
-        if let Some(WsError::Capacity(CapacityError::MessageTooLong { .. })) =
-            err.downcast_ref::<WsError>()
-        {
-            return true;
-        }
-        source = err.source();
-    }
-    false
-}
-
-impl FrameIo for WsIo {
-    async fn read_frame(&mut self) -> Option<Result<Bytes, TransportError>> {
-        loop {
-            match self.socket.next().await? {
-                Ok(Message::Text(text)) => return Some(Ok(Bytes::from(text))),
-                Ok(Message::Binary(data)) => return Some(Ok(data)),
-                Ok(Message::Ping(_) | Message::Pong(_)) => {}
-                Ok(Message::Close(_)) => return None,
-                Err(e) => {
-                    if too_big(&e) {
-                        // 1009: centrifuge-js treats it as "message size limit exceeded".
-                        let frame = CloseFrame {
-                            code: 1009,
-                            reason: Utf8Bytes::from_static("message size limit exceeded"),
-                        };
-                        let _ = tokio::time::timeout(
-                            self.write_timeout,
-                            self.socket.send(Message::Close(Some(frame))),
-                        )
-                        .await;
-                    }
-                    return Some(Err(TransportError(e.to_string())));
-                }
-            }
-        }
-    }
-
-    async fn write_frames(&mut self, frames: &[Bytes]) -> Result<(), TransportError> {
-        let protocol = self.protocol;
-        let socket = &mut self.socket;
-        let write = async move {
-            for frame in frames {
-                let msg = match protocol {
-                    Protocol::Json => Message::Text(
-                        Utf8Bytes::try_from(frame.clone())
-                            .map_err(|e| TransportError(e.to_string()))?,
-                    ),
-                    Protocol::Protobuf => Message::Binary(frame.clone()),
-                };
-                socket
-                    .feed(msg)
-                    .await
-                    .map_err(|e| TransportError(e.to_string()))?;
-            }
-            socket
-                .flush()
-                .await
-                .map_err(|e| TransportError(e.to_string()))
-        };
-        tokio::time::timeout(self.write_timeout, write)
-            .await
-            .map_err(|_| TransportError("write timeout".into()))?
-    }
-
-    async fn close(&mut self, disconnect: &Disconnect) {
-        // 3000 ("connection closed") is never sent in a frame (spec §3.3).
-        let frame = (disconnect.code != Disconnect::CONNECTION_CLOSED.code).then(|| CloseFrame {
-            code: u16::try_from(disconnect.code).unwrap_or(3000),
-            reason: Utf8Bytes::from(disconnect.reason.as_ref()),
-        });
-        let handshake = async {
-            self.socket.send(Message::Close(frame)).await.ok()?;
-            // Wait for the peer's close (bounded below).
-            while let Some(Ok(msg)) = self.socket.next().await {
-                if matches!(msg, Message::Close(_)) {
-                    break;
-                }
-            }
-            Some(())
-        };
-        let _ = tokio::time::timeout(CLOSE_HANDSHAKE_TIMEOUT, handshake).await;
-    }
 }
 
 #[cfg(test)]
