@@ -49,7 +49,9 @@
 //! Each connection is one task that owns its client state. Other tasks reach a
 //! client only through its byte-bounded outbound queue (publications, encoded once
 //! per wire format and shared) and a control channel (API subscribe, unsubscribe,
-//! disconnect, refresh). No lock is held across `.await`.
+//! disconnect, refresh). No `std` lock is held across `.await`; the only lock
+//! that is, a per-channel async one, orders the broker subscribe of a channel's
+//! first local subscriber against the unsubscribe of its last.
 
 mod auth;
 mod broker;
