@@ -96,7 +96,7 @@ impl RedisEngine {
         })
     }
 
-    /// A broker for one node, delivering to `events` (the node's hub).
+    /// A broker for one node, delivering to `events` (the node's channel registry).
     pub fn broker(&self, events: Arc<dyn BrokerEvents>) -> RedisBroker {
         RedisBroker::new(self, events)
     }
