@@ -6,7 +6,10 @@
 //! up, publishes fail (API 100) until it is reachable, and the PUB/SUB side
 //! keeps retrying in the background.
 
-use crate::config::{Config, RedisConfig, effective_broker, effective_presence};
+use crate::config::{
+    BrokerType, Choice, Config, EngineType, PresenceManagerType, RedisConfig, effective_broker,
+    effective_presence,
+};
 use chorus_nats::{NatsBroker, NatsConfig};
 use chorus_node::NodeBuilder;
 use chorus_node::memory::MemoryPresenceManager;
@@ -300,17 +303,17 @@ pub async fn detect_redis_clusters(cfg: &mut Config) -> Result<(), BackendConfig
     let sections = [
         (
             "engine",
-            cfg.engine.kind == "redis" && !(broker_own && presence_own),
+            cfg.engine.kind == Choice::Known(EngineType::Redis) && !(broker_own && presence_own),
             &mut cfg.engine.redis,
         ),
         (
             "broker",
-            broker_own && cfg.broker.kind == "redis",
+            broker_own && cfg.broker.kind == Choice::Known(BrokerType::Redis),
             &mut cfg.broker.redis,
         ),
         (
             "presence_manager",
-            presence_own && cfg.presence_manager.kind == "redis",
+            presence_own && cfg.presence_manager.kind == Choice::Known(PresenceManagerType::Redis),
             &mut cfg.presence_manager.redis,
         ),
     ];
@@ -361,27 +364,17 @@ pub fn with_backends(
     builder: NodeBuilder,
     cfg: &Config,
 ) -> Result<NodeBuilder, BackendConfigError> {
-    let (broker_kind, broker_redis) = effective_broker(cfg);
-    let broker_section = if cfg.broker.enabled {
-        "broker"
-    } else {
-        "engine"
-    };
-    let (presence_kind, presence_redis) = effective_presence(cfg);
-    let presence_section = if cfg.presence_manager.enabled {
-        "presence_manager"
-    } else {
-        "engine"
-    };
+    let (broker_section, broker_kind, broker_redis) = effective_broker(cfg);
+    let (presence_section, presence_kind, presence_redis) = effective_presence(cfg);
     let mut broker_engine = None;
     let builder = match broker_kind {
-        "memory" => builder,
-        "redis" => {
+        Choice::Known(BrokerType::Memory) => builder,
+        Choice::Known(BrokerType::Redis) => {
             let engine = RedisEngine::new(redis_engine_config(broker_section, broker_redis)?)?;
             broker_engine = Some(engine.clone());
             builder.broker(move |events| engine.broker(events))
         }
-        "nats" => {
+        Choice::Known(BrokerType::Nats) => {
             let n = &cfg.broker.nats;
             let config = NatsConfig {
                 url: n.url.clone(),
@@ -391,17 +384,19 @@ pub fn with_backends(
             };
             builder.broker(move |events| NatsBroker::new(config, events))
         }
-        other => {
+        Choice::Unknown(kind) => {
             return Err(BackendConfigError::Unavailable {
                 section: broker_section,
-                kind: other.to_owned(),
+                kind,
                 what: "broker",
             });
         }
     };
     let builder = match presence_kind {
-        "memory" => builder.presence(MemoryPresenceManager::new(MEMORY_PRESENCE_TTL)),
-        "redis" => {
+        Choice::Known(PresenceManagerType::Memory) => {
+            builder.presence(MemoryPresenceManager::new(MEMORY_PRESENCE_TTL))
+        }
+        Choice::Known(PresenceManagerType::Redis) => {
             // Same Redis as the broker: share its connections.
             let engine = match broker_engine {
                 Some(e) if broker_redis == presence_redis => e,
@@ -409,10 +404,10 @@ pub fn with_backends(
             };
             builder.presence(engine.presence_manager())
         }
-        other => {
+        Choice::Unknown(kind) => {
             return Err(BackendConfigError::Unavailable {
                 section: presence_section,
-                kind: other.to_owned(),
+                kind,
                 what: "presence manager",
             });
         }

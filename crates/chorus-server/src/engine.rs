@@ -4,7 +4,10 @@
 use crate::auth::{
     ConnectTokenClaims, SubscribeOptionOverride, SubscribeTokenClaims, TokenError as JwtError,
 };
-use crate::config::{ChannelOptions as CfgOptions, Config, GoDuration};
+use crate::config::{
+    ChannelOptions as CfgOptions, Choice, Config, DeltaType, ForceRecoveryMode, GoDuration,
+    PublicationDataFormat,
+};
 use base64::Engine as _;
 use bytes::Bytes;
 use chorus_node::{
@@ -19,39 +22,40 @@ fn dur(d: GoDuration) -> Duration {
     d.to_std().unwrap_or_default()
 }
 
-/// `publication_data_format`: the namespace's own, else the global one.
-fn data_format(own: &str, global: &str) -> DataFormat {
-    let format = if own.is_empty() { global } else { own };
+fn data_format(format: PublicationDataFormat) -> DataFormat {
     match format {
-        "json" => DataFormat::Json,
-        "json_object" => DataFormat::JsonObject,
-        "binary" => DataFormat::Binary,
-        _ => DataFormat::NonEmpty,
+        PublicationDataFormat::Unset => DataFormat::NonEmpty,
+        PublicationDataFormat::Json => DataFormat::Json,
+        PublicationDataFormat::JsonObject => DataFormat::JsonObject,
+        PublicationDataFormat::Binary => DataFormat::Binary,
     }
 }
 
-fn channel_options(o: &CfgOptions, global_format: &str) -> ChannelOptions {
+/// The engine's options of one namespace; `ch` gives what a namespace
+/// inherits (history meta TTL, publication data format).
+fn channel_options(o: &CfgOptions, ch: &crate::config::ChannelConfig) -> ChannelOptions {
     let mut out = ChannelOptions::default();
     out.presence = o.presence;
     out.join_leave = o.join_leave;
     out.force_push_join_leave = o.force_push_join_leave;
     out.history_size = usize::try_from(o.history_size).unwrap_or(usize::MAX);
     out.history_ttl = dur(o.history_ttl);
-    out.history_meta_ttl = dur(o.history_meta_ttl);
+    out.history_meta_ttl = dur(o.effective_history_meta_ttl(ch.history_meta_ttl));
     out.force_positioning = o.force_positioning;
     out.allow_positioning = o.allow_positioning;
     out.force_recovery = o.force_recovery;
     out.allow_recovery = o.allow_recovery;
-    out.recovery_mode = if o.force_recovery_mode == "cache" {
-        RecoveryMode::Cache
-    } else {
-        RecoveryMode::Stream
+    out.recovery_mode = match o.force_recovery_mode.value() {
+        ForceRecoveryMode::Stream => RecoveryMode::Stream,
+        ForceRecoveryMode::Cache => RecoveryMode::Cache,
     };
     out.auto_cache_recover = o.auto_cache_recover;
-    out.allow_delta_fossil = o.allowed_delta_types.iter().any(|t| t == "fossil");
+    out.allow_delta_fossil = o
+        .allowed_delta_types
+        .contains(&Choice::Known(DeltaType::Fossil));
     out.delta_publish = o.delta_publish;
     out.allow_tags_filter = o.allow_tags_filter;
-    out.data_format = data_format(&o.publication_data_format, global_format);
+    out.data_format = data_format(o.effective_data_format(&ch.publication_data_format));
     out.allow_subscribe_for_client = o.allow_subscribe_for_client;
     out.allow_subscribe_for_anonymous = o.allow_subscribe_for_anonymous;
     out.allow_publish_for_client = o.allow_publish_for_client;
@@ -110,28 +114,19 @@ pub fn node_config(cfg: &Config) -> NodeConfig {
     client.command_rate_limit = c.rate_limit.client_command.to_engine();
 
     let ch = &cfg.channel;
-    let mut channels = ChannelRules::default();
-    let meta_ttl = dur(ch.history_meta_ttl);
-    let with_meta = |o: &CfgOptions| {
-        let mut opts = channel_options(o, &ch.publication_data_format);
-        if opts.history_meta_ttl.is_zero() {
-            opts.history_meta_ttl = meta_ttl;
-        }
-        Arc::new(opts)
+    let channels = ChannelRules {
+        without_namespace: Arc::new(channel_options(&ch.without_namespace, ch)),
+        namespaces: ch
+            .namespaces
+            .iter()
+            .map(|ns| (ns.name.clone(), Arc::new(channel_options(&ns.options, ch))))
+            .collect(),
+        max_length: usize::try_from(ch.max_length).unwrap_or(usize::MAX),
+        private_prefix: ch.private_prefix.clone(),
+        namespace_boundary: ch.namespace_boundary.clone(),
+        user_boundary: ch.user_boundary.clone(),
+        user_separator: ch.user_separator.clone(),
     };
-    channels.without_namespace = with_meta(&ch.without_namespace);
-    channels.namespaces = ch
-        .namespaces
-        .iter()
-        .map(|ns| (ns.name.clone(), with_meta(&ns.options)))
-        .collect();
-    channels.max_length = usize::try_from(ch.max_length).unwrap_or(usize::MAX);
-    channels.private_prefix.clone_from(&ch.private_prefix);
-    channels
-        .namespace_boundary
-        .clone_from(&ch.namespace_boundary);
-    channels.user_boundary.clone_from(&ch.user_boundary);
-    channels.user_separator.clone_from(&ch.user_separator);
 
     let mut node = NodeConfig::default();
     node.name = if cfg.node.name.is_empty() {
@@ -282,11 +277,14 @@ pub enum EngineError {
 /// Token keys that cannot be used; an unknown engine type or unsupported
 /// backend options.
 pub fn build_node(cfg: &Config) -> Result<Node, EngineError> {
-    if cfg.engine.engine_type().is_none() {
-        return Err(EngineError::Unavailable(cfg.engine.kind.clone()));
+    if let Some(text) = cfg.engine.kind.unknown() {
+        return Err(EngineError::Unavailable(text.to_owned()));
     }
     let tokens = JwtTokens::from_config(cfg)?;
-    let builder = Node::builder(node_config(cfg)).token_verifier(tokens);
+    let node_config = node_config(cfg);
+    // The proxies route channels by the same rules the node applies.
+    let rules = node_config.channels.clone();
+    let builder = Node::builder(node_config).token_verifier(tokens);
     let builder = crate::backends::with_backends(builder, cfg)?;
-    Ok(crate::proxy::install(builder, cfg)?.build())
+    Ok(crate::proxy::install(builder, cfg, rules)?.build())
 }

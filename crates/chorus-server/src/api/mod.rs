@@ -280,7 +280,7 @@ async fn handle_method(
 pub fn router(node: Node, config: &HttpApiConfig) -> Router {
     let state = ApiState {
         executor: ApiExecutor::new(node),
-        transport_errors: config.error_mode == "transport",
+        transport_errors: config.error_mode.known() == Some(crate::config::ErrorMode::Transport),
     };
     let trimmed = config.handler_prefix.trim_end_matches('/');
     let prefix = if trimmed.is_empty() || trimmed.starts_with('/') {

@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::GoDuration;
+use super::{
+    Choice, DeltaType, ForceRecoveryMode, GoDuration, PublicationDataFormat, SubscriptionType,
+};
 
 /// Options of one channel namespace (or of channels without a namespace).
 ///
@@ -33,7 +35,7 @@ pub struct ChannelOptions {
     /// Allow clients to ask for recovery (needs history).
     pub allow_recovery: bool,
     /// `stream` (default when empty) or `cache`.
-    pub force_recovery_mode: String,
+    pub force_recovery_mode: Choice<ForceRecoveryMode>,
     /// Recover from cache automatically (needs `force_recovery` and `cache` mode).
     pub auto_cache_recover: bool,
     /// Authenticated clients may subscribe.
@@ -63,13 +65,13 @@ pub struct ChannelOptions {
     /// Regex the channel name (after `ns:`) must match.
     pub channel_regex: String,
     /// Allowed delta compression types; only `fossil`.
-    pub allowed_delta_types: Vec<String>,
+    pub allowed_delta_types: Vec<Choice<DeltaType>>,
     /// Mark all publications as delta candidates.
     pub delta_publish: bool,
     /// Allow publication tag filters.
     pub allow_tags_filter: bool,
-    /// `""`, `json`, `json_object` or `binary`.
-    pub publication_data_format: String,
+    /// `""` (the `channel` section's format), `json`, `json_object` or `binary`.
+    pub publication_data_format: Choice<PublicationDataFormat>,
     /// Use the subscribe proxy.
     pub subscribe_proxy_enabled: bool,
     /// Name of the subscribe proxy.
@@ -89,7 +91,7 @@ pub struct ChannelOptions {
     /// Bidirectional subscribe stream proxy.
     pub subscribe_stream_proxy_bidirectional: bool,
     /// `stream` (default when empty), `map`, `map_clients`, `map_users`, `shared_poll`.
-    pub subscription_type: String,
+    pub subscription_type: Choice<SubscriptionType>,
     /// Map subscription options (experimental, free-form).
     pub map: serde_json::Map<String, serde_json::Value>,
     /// Shared poll options (experimental, free-form).
@@ -147,6 +149,28 @@ impl ChannelOptions {
     pub fn history_enabled(&self) -> bool {
         self.history_size > 0 && self.history_ttl > GoDuration::ZERO
     }
+
+    /// The history meta TTL in effect: this namespace's own, else `global`
+    /// (`channel.history_meta_ttl`).
+    pub fn effective_history_meta_ttl(&self, global: GoDuration) -> GoDuration {
+        if self.history_meta_ttl.is_zero() {
+            global
+        } else {
+            self.history_meta_ttl
+        }
+    }
+
+    /// The publication data format in effect: this namespace's own, else
+    /// `global` (`channel.publication_data_format`).
+    pub fn effective_data_format(
+        &self,
+        global: &Choice<PublicationDataFormat>,
+    ) -> PublicationDataFormat {
+        match self.publication_data_format.value() {
+            PublicationDataFormat::Unset => global.value(),
+            own => own,
+        }
+    }
 }
 
 /// One entry of `channel.namespaces`.
@@ -180,8 +204,9 @@ pub struct ChannelConfig {
     pub user_boundary: String,
     /// User separator in user-limited channels. Default `,`.
     pub user_separator: String,
-    /// Global publication data format (`""`, `json`, `json_object`, `binary`).
-    pub publication_data_format: String,
+    /// Global publication data format (`""`: any non-empty payload, `json`,
+    /// `json_object`, `binary`).
+    pub publication_data_format: Choice<PublicationDataFormat>,
     /// `proxy`: the default subscribe, publish and sub_refresh proxies.
     pub proxy: super::proxy::ChannelProxyConfig,
 }
@@ -197,7 +222,7 @@ impl Default for ChannelConfig {
             namespace_boundary: ":".to_owned(),
             user_boundary: "#".to_owned(),
             user_separator: ",".to_owned(),
-            publication_data_format: String::new(),
+            publication_data_format: Choice::default(),
             proxy: super::proxy::ChannelProxyConfig::default(),
         }
     }

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::GoDuration;
+use super::{Choice, ErrorMode, GoDuration};
 
 /// `http_server`: where the server listens.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,7 +57,7 @@ pub struct HttpApiConfig {
     /// API key (`X-API-Key` / `Authorization: apikey <key>`).
     pub key: String,
     /// `""` (errors inside 200 responses) or `"transport"` (HTTP status codes).
-    pub error_mode: String,
+    pub error_mode: Choice<ErrorMode>,
     /// Serve on the external port even if `http_server.internal_port` is set.
     pub external: bool,
     /// Skip API key checks (development only).
@@ -70,7 +70,7 @@ impl Default for HttpApiConfig {
             disabled: false,
             handler_prefix: "/api".to_owned(),
             key: String::new(),
-            error_mode: String::new(),
+            error_mode: Choice::default(),
             external: false,
             insecure: false,
         }

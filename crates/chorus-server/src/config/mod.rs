@@ -21,6 +21,7 @@
 
 mod broker;
 mod channel;
+mod choice;
 mod client;
 mod duration;
 mod engine;
@@ -43,9 +44,13 @@ pub use broker::{
     BrokerConfig, NatsBrokerConfig, PresenceManagerConfig, effective_broker, effective_presence,
 };
 pub use channel::{ChannelConfig, ChannelNamespace, ChannelOptions, PublishThrottleConfig};
+pub use choice::{
+    BrokerType, Choice, DeltaType, EngineType, ErrorMode, ForceRecoveryMode, LogLevel, Named,
+    PresenceManagerType, PublicationDataFormat, SubscriptionType,
+};
 pub use client::{ClientConfig, PersonalChannelConfig, SubscriptionTokenConfig, TokenConfig};
 pub use duration::{DurationParseError, GoDuration, parse_go_duration};
-pub use engine::{EngineConfig, EngineType, RedisConfig, RedisTlsConfig};
+pub use engine::{EngineConfig, RedisConfig, RedisTlsConfig};
 pub use error::ConfigError;
 pub use grpc::{
     DEFAULT_GRPC_MAX_RECEIVE_MESSAGE_SIZE, GrpcApiConfig, GrpcTlsConfig, UniGrpcConfig,
@@ -54,7 +59,7 @@ pub use http::{
     AdminConfig, HealthConfig, HttpApiConfig, HttpServerConfig, PrometheusConfig, WebsocketConfig,
 };
 pub use load::{ConfigFormat, ConfigLoader, DEFAULT_CONFIG_PATH, LoadedConfig};
-pub use log::{LogConfig, LogLevel};
+pub use log::LogConfig;
 pub use proxy::{
     ChannelProxyConfig, ClientProxyConfig, ConnectionProxy, DEFAULT_PROXY_NAME, NamedProxy,
     ProxyGrpcConfig, ProxyHttpConfig, ProxyOptions, ProxyTlsConfig, StatusToCodeTransform,

@@ -109,12 +109,18 @@ impl Rpc {
     }
 }
 
-/// Installs the configured proxies as hooks of `builder`.
+/// Installs the configured proxies as hooks of `builder`;
+/// `rules` are the node's channel rules (namespaces), which route channel
+/// proxies.
 ///
 /// # Errors
 /// An endpoint that is not a URL, an unknown proxy name (validation catches both
 /// first), or an HTTP client that cannot be built.
-pub fn install(mut builder: NodeBuilder, config: &Config) -> Result<NodeBuilder, ProxyBuildError> {
+pub fn install(
+    mut builder: NodeBuilder,
+    config: &Config,
+    rules: ChannelRules,
+) -> Result<NodeBuilder, ProxyBuildError> {
     let mut registry = Registry::new(config);
     let client = &config.client.proxy;
     if client.connect.enabled {
@@ -140,7 +146,7 @@ pub fn install(mut builder: NodeBuilder, config: &Config) -> Result<NodeBuilder,
             .map(|ns| (ns.name.clone(), &ns.options)),
     );
     let mut channels = Channels {
-        rules: crate::engine::node_config(config).channels,
+        rules,
         subscribe: Routes::new(),
         publish: Routes::new(),
         sub_refresh: Routes::new(),

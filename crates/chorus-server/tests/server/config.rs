@@ -1,6 +1,9 @@
 //! Configuration: defaults, file formats, environment, unknown keys, validation.
 
-use chorus_server::config::{Config, ConfigError, ConfigFormat, ConfigLoader, GoDuration};
+use chorus_server::config::{
+    Choice, Config, ConfigError, ConfigFormat, ConfigLoader, DeltaType, EngineType, GoDuration,
+    LogLevel, PublicationDataFormat,
+};
 
 fn secs(s: i64) -> GoDuration {
     GoDuration::from_secs(s)
@@ -13,9 +16,9 @@ fn documented_defaults() {
     assert_eq!(c.http_server.port, 8000);
     assert_eq!(c.http_server.internal_address, "");
     assert_eq!(c.http_server.internal_port, "");
-    assert_eq!(c.log.level, "info");
+    assert_eq!(c.log.level, Choice::Known(LogLevel::Info));
     assert!(!c.log.json);
-    assert_eq!(c.engine.kind, "memory");
+    assert_eq!(c.engine.kind, Choice::Known(EngineType::Memory));
     assert_eq!(c.engine.redis.prefix, "centrifugo");
     assert_eq!(c.engine.redis.address, vec!["redis://127.0.0.1:6379"]);
     assert_eq!(c.engine.redis.connect_timeout, secs(1));
@@ -52,7 +55,10 @@ fn documented_defaults() {
     assert_eq!(ch.namespace_boundary, ":");
     assert_eq!(ch.user_boundary, "#");
     assert_eq!(ch.user_separator, ",");
-    assert_eq!(ch.publication_data_format, "");
+    assert_eq!(
+        ch.publication_data_format,
+        Choice::Known(PublicationDataFormat::Unset)
+    );
     assert!(ch.namespaces.is_empty());
     assert_eq!(ch.without_namespace, Default::default());
     assert!(!ch.without_namespace.allow_subscribe_for_client);
@@ -228,9 +234,13 @@ fn env_overrides() {
     assert_eq!(c.channel.namespaces[0].options.history_ttl, secs(60));
     assert_eq!(
         c.channel.without_namespace.allowed_delta_types,
-        vec!["fossil"]
+        vec![Choice::Known(DeltaType::Fossil)]
     );
-    assert_eq!(c.log.level, "info", "empty env var = unset");
+    assert_eq!(
+        c.log.level,
+        Choice::Known(LogLevel::Info),
+        "empty env var = unset"
+    );
     let mut unknown = loaded.unknown_env.clone();
     unknown.sort();
     assert_eq!(unknown, vec!["CENTRIFUGO_NOT_A_KEY", "CHORUS_ALSO_NOT"]);

@@ -260,7 +260,10 @@ fn grpc_sections_load_from_file_and_environment() {
     assert!(c.grpc_api.enabled);
     assert_eq!(c.grpc_api.port, 10000);
     assert_eq!(c.grpc_api.key, "from-env");
-    assert_eq!(c.grpc_api.error_mode, "transport");
+    assert_eq!(
+        c.grpc_api.error_mode,
+        chorus_server::config::Choice::Known(chorus_server::config::ErrorMode::Transport)
+    );
     assert_eq!(c.grpc_api.receive_limit(), 2048);
     assert!(c.uni_grpc.enabled);
     assert_eq!(c.uni_grpc.port, 11001);
