@@ -20,7 +20,7 @@
 //! Load a configuration from JSON, then verify an HS256 connection token:
 //!
 //! ```
-//! use chorus_server::auth::{hs256_connect_token, ConnectTokenOptions, TokenVerifier};
+//! use chorus_server::auth::{hs256_connect_token, ConnectTokenOptions, JwtVerifier};
 //! use chorus_server::config::{Config, ConfigFormat};
 //!
 //! let loaded = Config::from_str_format(
@@ -37,7 +37,7 @@
 //!     ..Default::default()
 //! })?;
 //!
-//! let verifier = TokenVerifier::from_config(&config.client)?;
+//! let verifier = JwtVerifier::from_config(&config.client)?;
 //! let runtime = tokio::runtime::Runtime::new()?;
 //! let claims = runtime.block_on(verifier.verify_connect(&token))?;
 //! assert_eq!(claims.sub, "42");
@@ -50,12 +50,12 @@ pub mod auth;
 pub mod backends;
 pub mod cli;
 pub mod config;
-pub mod engine;
 pub mod grpc;
 pub mod grpc_proto;
 pub mod limits;
 pub mod logging;
 pub mod metrics;
+pub mod node_setup;
 pub mod proxy;
 pub mod server;
 pub mod transport;

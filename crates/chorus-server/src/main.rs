@@ -8,7 +8,7 @@ use anyhow::{Context as _, bail};
 use clap::Parser as _;
 use serde_json::json;
 
-use chorus_server::auth::{self, ConnectTokenOptions, TokenVerifier};
+use chorus_server::auth::{self, ConnectTokenOptions, JwtVerifier};
 use chorus_server::cli::{CheckConfigArgs, Cli, Command, GenSubTokenArgs, GenTokenArgs};
 use chorus_server::config::{Config, ConfigFormat, GoDuration, LoadedConfig};
 use chorus_server::server::{self, StartInfo};
@@ -278,7 +278,7 @@ fn gensubtoken(cli: &Cli, args: &GenSubTokenArgs) -> anyhow::Result<ExitCode> {
 
 async fn checktoken(cli: &Cli, token: &str, subscription: bool) -> anyhow::Result<ExitCode> {
     let loaded = load_valid(cli)?;
-    let verifier = TokenVerifier::from_config(&loaded.config.client)?;
+    let verifier = JwtVerifier::from_config(&loaded.config.client)?;
     let (user, exp, channel) = if subscription {
         match verifier.verify_subscribe(token).await {
             Ok(c) => (c.sub.clone(), c.subscription_expires_at(), Some(c.channel)),

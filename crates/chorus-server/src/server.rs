@@ -51,8 +51,8 @@ impl AppState {
     }
 
     fn build(config: Config) -> Result<Self, ServeError> {
-        let node =
-            crate::engine::build_node(&config).map_err(|e| ServeError::Config(e.to_string()))?;
+        let node = crate::node_setup::build_node(&config)
+            .map_err(|e| ServeError::Config(e.to_string()))?;
         Ok(Self {
             config: Arc::new(config),
             node,

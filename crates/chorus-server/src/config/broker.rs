@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    BrokerType, ChannelOptions, Choice, Config, GoDuration, PresenceManagerType, RedisConfig,
+    BrokerType, Choice, Config, GoDuration, NamespaceOptions, PresenceManagerType, RedisConfig,
 };
 
 /// `broker`: when `enabled`, replaces the engine's broker.
@@ -105,7 +105,7 @@ fn engine_choice<T: From<super::EngineType>>(engine: &Choice<super::EngineType>)
 
 /// What of a channel's options needs a stream (history), which a NATS broker
 /// does not keep.
-fn needs_history(o: &ChannelOptions) -> Option<&'static str> {
+fn needs_history(o: &NamespaceOptions) -> Option<&'static str> {
     if o.history_size > 0 || o.history_ttl > GoDuration::ZERO {
         Some("history_size/history_ttl")
     } else if o.force_recovery || o.allow_recovery {

@@ -13,7 +13,7 @@ use super::{
 /// without a token, a proxy or an explicit `allow_*` option.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct ChannelOptions {
+pub struct NamespaceOptions {
     /// Enable presence.
     pub presence: bool,
     /// Emit join/leave events.
@@ -144,7 +144,7 @@ impl PublishThrottleConfig {
     }
 }
 
-impl ChannelOptions {
+impl NamespaceOptions {
     /// `true` when history is on (both size and TTL set).
     pub fn history_enabled(&self) -> bool {
         self.history_size > 0 && self.history_ttl > GoDuration::ZERO
@@ -181,7 +181,7 @@ pub struct ChannelNamespace {
     pub name: String,
     /// Options of channels in this namespace.
     #[serde(flatten)]
-    pub options: ChannelOptions,
+    pub options: NamespaceOptions,
 }
 
 /// `channel`: channel naming and options.
@@ -189,7 +189,7 @@ pub struct ChannelNamespace {
 #[serde(default)]
 pub struct ChannelConfig {
     /// Options of channels without a namespace.
-    pub without_namespace: ChannelOptions,
+    pub without_namespace: NamespaceOptions,
     /// Named namespaces.
     pub namespaces: Vec<ChannelNamespace>,
     /// Default history meta TTL. Default 720h.
@@ -214,7 +214,7 @@ pub struct ChannelConfig {
 impl Default for ChannelConfig {
     fn default() -> Self {
         Self {
-            without_namespace: ChannelOptions::default(),
+            without_namespace: NamespaceOptions::default(),
             namespaces: Vec::new(),
             history_meta_ttl: GoDuration::from_hours(720),
             max_length: 255,
@@ -231,7 +231,7 @@ impl Default for ChannelConfig {
 impl ChannelConfig {
     /// Options for a namespace name; `""` means channels without namespace.
     /// `None` when the namespace is not configured.
-    pub fn namespace_options(&self, name: &str) -> Option<&ChannelOptions> {
+    pub fn namespace_options(&self, name: &str) -> Option<&NamespaceOptions> {
         if name.is_empty() {
             return Some(&self.without_namespace);
         }
@@ -260,7 +260,7 @@ mod tests {
         let cfg =
             load(r#"{"per_user": {"rate": 5, "interval": "2s"}, "per_channel": {"rate": 50}}"#);
         cfg.validate().unwrap();
-        let node = crate::engine::node_config(&cfg);
+        let node = crate::node_setup::node_config(&cfg);
         let chat = &node.channels.namespaces["chat"];
         let per_user = chat.publish_throttle_per_user.unwrap();
         assert_eq!((per_user.rate, per_user.interval.as_secs()), (5, 2));

@@ -70,7 +70,7 @@ pub struct PersonalChannelConfig {
 /// `client`: options for client connections.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct ClientConfig {
+pub struct ClientSection {
     /// Connection token verification.
     pub token: TokenConfig,
     /// Subscription token verification (when `enabled`).
@@ -129,7 +129,7 @@ pub struct ClientConfig {
     pub rate_limit: super::rate_limit::RateLimitConfig,
 }
 
-impl Default for ClientConfig {
+impl Default for ClientSection {
     fn default() -> Self {
         Self {
             token: TokenConfig::default(),

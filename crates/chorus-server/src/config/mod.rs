@@ -43,12 +43,12 @@ use serde::{Deserialize, Serialize};
 pub use broker::{
     BrokerConfig, NatsBrokerConfig, PresenceManagerConfig, effective_broker, effective_presence,
 };
-pub use channel::{ChannelConfig, ChannelNamespace, ChannelOptions, PublishThrottleConfig};
+pub use channel::{ChannelConfig, ChannelNamespace, NamespaceOptions, PublishThrottleConfig};
 pub use choice::{
     BrokerType, Choice, DeltaType, EngineType, ErrorMode, ForceRecoveryMode, LogLevel, Named,
     PresenceManagerType, PublicationDataFormat, SubscriptionType,
 };
-pub use client::{ClientConfig, PersonalChannelConfig, SubscriptionTokenConfig, TokenConfig};
+pub use client::{ClientSection, PersonalChannelConfig, SubscriptionTokenConfig, TokenConfig};
 pub use duration::{DurationParseError, GoDuration, parse_go_duration};
 pub use engine::{EngineConfig, RedisConfig, RedisTlsConfig};
 pub use error::ConfigError;
@@ -90,7 +90,7 @@ pub struct Config {
     /// `presence_manager`: a presence manager separate from the engine.
     pub presence_manager: PresenceManagerConfig,
     /// `client`: client connections and tokens.
-    pub client: ClientConfig,
+    pub client: ClientSection,
     /// `channel`: channel options and namespaces.
     pub channel: ChannelConfig,
     /// `rpc`: client RPC.
@@ -124,7 +124,7 @@ pub struct Config {
     /// `shutdown`: graceful shutdown.
     pub shutdown: ShutdownConfig,
     /// `node`: this node.
-    pub node: NodeConfig,
+    pub node: NodeSection,
     /// Write the process id to this file; `""` = don't.
     pub pid_file: String,
     /// `proxies`: named proxies referenced by `*_proxy_name`.
@@ -154,14 +154,14 @@ impl Default for ShutdownConfig {
 /// `node`: identity of this node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct NodeConfig {
+pub struct NodeSection {
     /// Node name; `""` = `<hostname>_<port>`.
     pub name: String,
     /// How often node info metrics are aggregated. Default 60s.
     pub info_metrics_aggregate_interval: GoDuration,
 }
 
-impl Default for NodeConfig {
+impl Default for NodeSection {
     fn default() -> Self {
         Self {
             name: String::new(),

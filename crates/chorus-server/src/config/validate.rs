@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use regex::Regex;
 
 use super::{
-    ChannelOptions, Choice, Config, EngineType, ForceRecoveryMode, GoDuration, LogLevel, Named,
+    Choice, Config, EngineType, ForceRecoveryMode, GoDuration, LogLevel, Named, NamespaceOptions,
     PublicationDataFormat, SubscriptionType, TokenConfig,
 };
 
@@ -297,7 +297,7 @@ fn check_data_format(p: &mut Problems, key: &str, format: &Choice<PublicationDat
 }
 
 fn check_channel_options(
-    o: &ChannelOptions,
+    o: &NamespaceOptions,
     key: &str,
     global_meta_ttl: GoDuration,
     p: &mut Problems,

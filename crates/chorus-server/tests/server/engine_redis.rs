@@ -33,8 +33,8 @@ async fn redis_engine_from_config_is_shared_between_nodes() {
         return;
     };
     let cfg = redis_config(&redis.url());
-    let a = chorus_server::engine::build_node(&cfg).expect("node a");
-    let b = chorus_server::engine::build_node(&cfg).expect("node b");
+    let a = chorus_server::node_setup::build_node(&cfg).expect("node a");
+    let b = chorus_server::node_setup::build_node(&cfg).expect("node b");
     let pos = b
         .publish(
             "news",
@@ -69,7 +69,7 @@ async fn publish_fails_while_redis_is_down() {
     let mut cfg = redis_config(&redis.url());
     cfg.engine.redis.connect_timeout = chorus_server::config::GoDuration::from_millis(200);
     cfg.engine.redis.io_timeout = chorus_server::config::GoDuration::from_millis(300);
-    let node = chorus_server::engine::build_node(&cfg).expect("node");
+    let node = chorus_server::node_setup::build_node(&cfg).expect("node");
     redis.stop();
     let err = node
         .publish("news", Bytes::from_static(b"{}"), ApiPublish::default())
@@ -118,12 +118,12 @@ async fn redis_sentinel_from_config() {
     };
     let name = chorus_testkit::services::RedisSentinel::MASTER_NAME;
     let port = sentinel.sentinel_port();
-    let a = chorus_server::engine::build_node(&config(&format!(
+    let a = chorus_server::node_setup::build_node(&config(&format!(
         r#"{{"engine": {{"type": "redis", "redis": {{"address": [], "sentinel_address": "127.0.0.1:{port}", "sentinel_master_name": "{name}"}}}},
             "channel": {{"without_namespace": {{"history_size": 10, "history_ttl": "300s"}}}}}}"#
     )))
     .expect("node a");
-    let b = chorus_server::engine::build_node(&config(&format!(
+    let b = chorus_server::node_setup::build_node(&config(&format!(
         r#"{{"engine": {{"type": "redis", "redis": {{"address": "redis+sentinel://127.0.0.1:{port}?sentinel_master_name={name}"}}}},
             "channel": {{"without_namespace": {{"history_size": 10, "history_ttl": "300s"}}}}}}"#
     )))
@@ -167,8 +167,8 @@ async fn nats_broker_with_redis_presence_from_config() {
         nats.url(),
         redis.url()
     ));
-    let a = chorus_server::engine::build_node(&cfg).expect("node a");
-    let b = chorus_server::engine::build_node(&cfg).expect("node b");
+    let a = chorus_server::node_setup::build_node(&cfg).expect("node a");
+    let b = chorus_server::node_setup::build_node(&cfg).expect("node b");
     let pos = b
         .publish("news", Bytes::from_static(b"{}"), ApiPublish::default())
         .await

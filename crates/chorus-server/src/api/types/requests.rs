@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{RawJson, StreamPosition, nullable};
+use super::{ApiStreamPosition, RawJson, nullable};
 
 request!(
     /// `publish`: publish data into a channel.
@@ -111,7 +111,7 @@ pub struct SubscribeRequest {
     pub b64data: String,
     /// Recover from this position.
     #[serde(default, deserialize_with = "nullable")]
-    pub recover_since: Option<StreamPosition>,
+    pub recover_since: Option<ApiStreamPosition>,
     /// Channel option overrides.
     #[serde(default, deserialize_with = "nullable", rename = "override")]
     pub override_: Option<SubscribeOptionOverride>,
@@ -200,7 +200,7 @@ request!(
         /// a negative value returns everything kept.
         limit: i32,
         /// Start after this position.
-        since: Option<StreamPosition>,
+        since: Option<ApiStreamPosition>,
         /// Newest first.
         reverse: bool,
     }
