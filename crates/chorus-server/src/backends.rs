@@ -7,8 +7,8 @@
 //! keeps retrying in the background.
 
 use crate::config::{
-    BrokerType, Choice, Config, EngineType, PresenceManagerType, RedisConfig, effective_broker,
-    effective_presence,
+    BrokerType, Choice, EngineType, PresenceManagerType, RedisConfig, ServerConfig,
+    effective_broker, effective_presence,
 };
 use chorus_nats::{NatsBroker, NatsConfig};
 use chorus_node::NodeBuilder;
@@ -297,7 +297,7 @@ pub fn redis_engine_config(
 /// Several addresses of which some are cluster nodes (sharding over clusters
 /// is not expressible in this configuration), and the errors of
 /// [`redis_engine_config`].
-pub async fn detect_redis_clusters(cfg: &mut Config) -> Result<(), BackendConfigError> {
+pub async fn detect_redis_clusters(cfg: &mut ServerConfig) -> Result<(), BackendConfigError> {
     let broker_own = cfg.broker.enabled;
     let presence_own = cfg.presence_manager.enabled;
     let sections = [
@@ -362,7 +362,7 @@ pub async fn detect_redis_clusters(cfg: &mut Config) -> Result<(), BackendConfig
 /// An unknown or unavailable type, unsupported Redis options.
 pub fn with_backends(
     builder: NodeBuilder,
-    cfg: &Config,
+    cfg: &ServerConfig,
 ) -> Result<NodeBuilder, BackendConfigError> {
     let (broker_section, broker_kind, broker_redis) = effective_broker(cfg);
     let (presence_section, presence_kind, presence_redis) = effective_presence(cfg);

@@ -21,9 +21,9 @@
 //!
 //! ```
 //! use chorus_server::auth::{hs256_connect_token, ConnectTokenOptions, JwtVerifier};
-//! use chorus_server::config::{Config, ConfigFormat};
+//! use chorus_server::config::{ConfigFormat, ServerConfig};
 //!
-//! let loaded = Config::from_str_format(
+//! let loaded = ServerConfig::from_str_format(
 //!     r#"{ "client": { "token": { "hmac_secret_key": "my-secret" } } }"#,
 //!     ConfigFormat::Json,
 //! )?;

@@ -4,8 +4,8 @@
 
 use crate::auth::JwtTokens;
 use crate::config::{
-    ChannelConfig, Choice, Config, DeltaType, ForceRecoveryMode, GoDuration, NamespaceOptions,
-    PublicationDataFormat,
+    ChannelConfig, Choice, DeltaType, ForceRecoveryMode, GoDuration, NamespaceOptions,
+    PublicationDataFormat, ServerConfig,
 };
 use chorus_node::{
     ChannelOptions, ChannelRules, ClientConfig, DataFormat, Node, NodeConfig, RecoveryMode,
@@ -83,7 +83,7 @@ fn throttle_bucket(b: &crate::config::BucketConfig) -> Option<chorus_node::RateB
 }
 
 /// The engine configuration for a (validated) server configuration.
-pub fn node_config(cfg: &Config) -> NodeConfig {
+pub fn node_config(cfg: &ServerConfig) -> NodeConfig {
     let c = &cfg.client;
     let mut client = ClientConfig::default();
     client.ping_interval = cfg.client.ping_interval.to_std().filter(|d| !d.is_zero());
@@ -160,7 +160,7 @@ pub enum NodeSetupError {
 /// # Errors
 /// Token keys that cannot be used; an unknown engine type or unsupported
 /// backend options.
-pub fn build_node(cfg: &Config) -> Result<Node, NodeSetupError> {
+pub fn build_node(cfg: &ServerConfig) -> Result<Node, NodeSetupError> {
     if let Some(text) = cfg.engine.kind.unknown() {
         return Err(NodeSetupError::Unavailable(text.to_owned()));
     }

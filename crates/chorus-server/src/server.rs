@@ -15,13 +15,13 @@ use axum::{Json, Router};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::Config;
+use crate::config::ServerConfig;
 
 /// Shared state handed to every handler.
 #[derive(Debug, Clone)]
 pub struct AppState {
     /// The validated configuration.
-    pub config: Arc<Config>,
+    pub config: Arc<ServerConfig>,
     /// The engine.
     pub node: chorus_node::Node,
     /// Prometheus metrics (API durations; the engine's counters are read from `node`).
@@ -33,7 +33,7 @@ impl AppState {
     ///
     /// # Errors
     /// Token keys in the configuration that cannot be used.
-    pub fn new(config: Config) -> Result<Self, ServeError> {
+    pub fn new(config: ServerConfig) -> Result<Self, ServeError> {
         Self::build(config)
     }
 
@@ -43,14 +43,14 @@ impl AppState {
     ///
     /// # Errors
     /// As [`AppState::new`], and Redis addresses that mix clusters and servers.
-    pub async fn start(mut config: Config) -> Result<Self, ServeError> {
+    pub async fn start(mut config: ServerConfig) -> Result<Self, ServeError> {
         crate::backends::detect_redis_clusters(&mut config)
             .await
             .map_err(|e| ServeError::Config(e.to_string()))?;
         Self::build(config)
     }
 
-    fn build(config: Config) -> Result<Self, ServeError> {
+    fn build(config: ServerConfig) -> Result<Self, ServeError> {
         let node = crate::node_setup::build_node(&config)
             .map_err(|e| ServeError::Config(e.to_string()))?;
         Ok(Self {
@@ -168,7 +168,7 @@ async fn health(
 /// Runs the server until `shutdown` completes, then shuts down gracefully
 /// (bounded by `shutdown.timeout`). Assumes no config file was read.
 pub async fn run(
-    config: Config,
+    config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     run_with(config, StartInfo::default(), shutdown).await
@@ -176,7 +176,7 @@ pub async fn run(
 
 /// Like [`run`], with start-up facts for friendlier log messages.
 pub async fn run_with(
-    config: Config,
+    config: ServerConfig,
     info: StartInfo,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
@@ -313,7 +313,12 @@ async fn serve_one(
         .map_err(ServeError::Serve)
 }
 
-fn log_start(cfg: &Config, info: &StartInfo, main: &TcpListener, internal: Option<&TcpListener>) {
+fn log_start(
+    cfg: &ServerConfig,
+    info: &StartInfo,
+    main: &TcpListener,
+    internal: Option<&TcpListener>,
+) {
     let local = |l: &TcpListener| {
         l.local_addr()
             .map_or_else(|_| "?".to_owned(), |a: SocketAddr| a.to_string())

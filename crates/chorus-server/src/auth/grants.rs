@@ -5,7 +5,7 @@ use super::{
     ConnectTokenClaims, JwtConfigError, JwtError, JwtVerifier, SubscribeOptionOverride,
     SubscribeTokenClaims,
 };
-use crate::config::Config;
+use crate::config::ServerConfig;
 use base64::Engine as _;
 use bytes::Bytes;
 use chorus_node::{
@@ -98,7 +98,7 @@ impl JwtTokens {
     ///
     /// # Errors
     /// A key or regex that cannot be used.
-    pub fn from_config(cfg: &Config) -> Result<Self, JwtConfigError> {
+    pub fn from_config(cfg: &ServerConfig) -> Result<Self, JwtConfigError> {
         let skip = cfg.client.insecure_skip_token_signature_verify;
         let connect = JwtVerifier::new(&cfg.client.token)?.skip_signature_verification(skip);
         let sub_cfg = &cfg.client.subscription_token;

@@ -5,7 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    BrokerType, Choice, Config, GoDuration, NamespaceOptions, PresenceManagerType, RedisConfig,
+    BrokerType, Choice, GoDuration, NamespaceOptions, PresenceManagerType, RedisConfig,
+    ServerConfig,
 };
 
 /// `broker`: when `enabled`, replaces the engine's broker.
@@ -63,7 +64,7 @@ impl Default for NatsBrokerConfig {
 
 /// The broker in effect and the section that configures it: `broker` when
 /// `broker.enabled`, else `engine`.
-pub fn effective_broker(config: &Config) -> (&'static str, Choice<BrokerType>, &RedisConfig) {
+pub fn effective_broker(config: &ServerConfig) -> (&'static str, Choice<BrokerType>, &RedisConfig) {
     if config.broker.enabled {
         ("broker", config.broker.kind.clone(), &config.broker.redis)
     } else {
@@ -78,7 +79,7 @@ pub fn effective_broker(config: &Config) -> (&'static str, Choice<BrokerType>, &
 /// The presence manager in effect and the section that configures it:
 /// `presence_manager` when enabled, else `engine`.
 pub fn effective_presence(
-    config: &Config,
+    config: &ServerConfig,
 ) -> (&'static str, Choice<PresenceManagerType>, &RedisConfig) {
     if config.presence_manager.enabled {
         (
@@ -118,7 +119,7 @@ fn needs_history(o: &NamespaceOptions) -> Option<&'static str> {
 }
 
 /// Problems of the `broker` and `presence_manager` sections.
-pub(super) fn problems(config: &Config) -> Vec<String> {
+pub(super) fn problems(config: &ServerConfig) -> Vec<String> {
     let mut p = Vec::new();
     if config.broker.enabled
         && let Some(text) = config.broker.kind.unknown()

@@ -244,13 +244,13 @@ impl ChannelConfig {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::{Config, ConfigFormat};
+    use crate::config::{ConfigFormat, ServerConfig};
 
-    fn load(throttle: &str) -> Config {
+    fn load(throttle: &str) -> ServerConfig {
         let text = format!(
             r#"{{"channel": {{"namespaces": [{{"name": "chat", "publish_throttle": {throttle}}}]}}}}"#
         );
-        let loaded = Config::from_str_format(&text, ConfigFormat::Json).unwrap();
+        let loaded = ServerConfig::from_str_format(&text, ConfigFormat::Json).unwrap();
         assert!(loaded.unknown_keys.is_empty(), "{:?}", loaded.unknown_keys);
         loaded.config
     }

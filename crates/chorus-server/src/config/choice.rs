@@ -47,7 +47,7 @@ pub trait Named: Copy + Eq + fmt::Debug + 'static {
 pub enum Choice<T> {
     /// One of the names the option accepts.
     Known(T),
-    /// Text that names nothing; [`Config::validate`](super::Config::validate)
+    /// Text that names nothing; [`ServerConfig::validate`](super::ServerConfig::validate)
     /// reports it with the option's key.
     Unknown(String),
 }

@@ -3,12 +3,12 @@
 //! The configuration is read from a JSON, YAML or TOML file (chosen by the
 //! file extension), then overridden by environment variables
 //! (`CENTRIFUGO_…`, then `CHORUS_…`), then by command-line flags. Keys and
-//! defaults follow Centrifugo v6; see [`Config`] for the sections.
+//! defaults follow Centrifugo v6; see [`ServerConfig`] for the sections.
 //!
 //! ```
-//! use chorus_server::config::{Config, ConfigFormat};
+//! use chorus_server::config::{ConfigFormat, ServerConfig};
 //!
-//! let loaded = Config::from_str_with_env(
+//! let loaded = ServerConfig::from_str_with_env(
 //!     r#"{"client": {"token": {"hmac_secret_key": "secret"}}, "colour": "blue"}"#,
 //!     ConfigFormat::Json,
 //!     [("CENTRIFUGO_HTTP_SERVER_PORT", "9000")],
@@ -51,7 +51,7 @@ pub use choice::{
 pub use client::{ClientSection, PersonalChannelConfig, SubscriptionTokenConfig, TokenConfig};
 pub use duration::{DurationParseError, GoDuration, parse_go_duration};
 pub use engine::{EngineConfig, RedisConfig, RedisTlsConfig};
-pub use error::ConfigError;
+pub use error::ServerConfigError;
 pub use grpc::{
     DEFAULT_GRPC_MAX_RECEIVE_MESSAGE_SIZE, GrpcApiConfig, GrpcTlsConfig, UniGrpcConfig,
 };
@@ -74,11 +74,11 @@ pub use transports::{
 
 /// The whole server configuration (Centrifugo v6 layout).
 ///
-/// Every field has the Centrifugo default, so `Config::default()` is a
+/// Every field has the Centrifugo default, so `ServerConfig::default()` is a
 /// working single-node configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct Config {
+pub struct ServerConfig {
     /// `http_server`: listen addresses.
     pub http_server: HttpServerConfig,
     /// `log`: logging.
@@ -170,7 +170,7 @@ impl Default for NodeSection {
     }
 }
 
-impl Config {
+impl ServerConfig {
     /// Every problem in this configuration, one precise message each
     /// (empty when valid).
     pub fn problems(&self) -> Vec<String> {
@@ -178,18 +178,21 @@ impl Config {
     }
 
     /// Checks the configuration, reporting every problem at once in
-    /// [`ConfigError::Invalid`].
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    /// [`ServerConfigError::Invalid`].
+    pub fn validate(&self) -> Result<(), ServerConfigError> {
         let problems = self.problems();
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(ConfigError::Invalid(problems))
+            Err(ServerConfigError::Invalid(problems))
         }
     }
 
     /// Parses configuration text (no environment), collecting unknown keys.
-    pub fn from_str_format(text: &str, format: ConfigFormat) -> Result<LoadedConfig, ConfigError> {
+    pub fn from_str_format(
+        text: &str,
+        format: ConfigFormat,
+    ) -> Result<LoadedConfig, ServerConfigError> {
         Self::from_str_with_env(text, format, std::iter::empty::<(String, String)>())
     }
 
@@ -198,7 +201,7 @@ impl Config {
         text: &str,
         format: ConfigFormat,
         env: I,
-    ) -> Result<LoadedConfig, ConfigError>
+    ) -> Result<LoadedConfig, ServerConfigError>
     where
         I: IntoIterator<Item = (K, V)>,
         K: Into<String>,
@@ -209,9 +212,9 @@ impl Config {
 
     /// Serializes the configuration in the given format (used by
     /// `defaultconfig` and `genconfig`).
-    pub fn to_string_format(&self, format: ConfigFormat) -> Result<String, ConfigError> {
+    pub fn to_string_format(&self, format: ConfigFormat) -> Result<String, ServerConfigError> {
         let value =
-            serde_json::to_value(self).map_err(|e| ConfigError::Serialize(e.to_string()))?;
+            serde_json::to_value(self).map_err(|e| ServerConfigError::Serialize(e.to_string()))?;
         load::value_to_string(&value, format)
     }
 
@@ -219,7 +222,7 @@ impl Config {
     pub fn value_to_string(
         value: &serde_json::Value,
         format: ConfigFormat,
-    ) -> Result<String, ConfigError> {
+    ) -> Result<String, ServerConfigError> {
         load::value_to_string(value, format)
     }
 }

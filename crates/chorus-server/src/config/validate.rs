@@ -5,8 +5,8 @@ use std::collections::HashSet;
 use regex::Regex;
 
 use super::{
-    Choice, Config, EngineType, ForceRecoveryMode, GoDuration, LogLevel, Named, NamespaceOptions,
-    PublicationDataFormat, SubscriptionType, TokenConfig,
+    Choice, EngineType, ForceRecoveryMode, GoDuration, LogLevel, Named, NamespaceOptions,
+    PublicationDataFormat, ServerConfig, SubscriptionType, TokenConfig,
 };
 
 /// Namespace name rule used by Centrifugo's code (the docs omit the dot).
@@ -14,7 +14,7 @@ const NAMESPACE_NAME_PATTERN: &str = "^[-a-zA-Z0-9_.]{2,}$";
 /// `user_id_claim` rule.
 const USER_ID_CLAIM_PATTERN: &str = "^[a-zA-Z_]+$";
 
-pub(super) fn problems(config: &Config) -> Vec<String> {
+pub(super) fn problems(config: &ServerConfig) -> Vec<String> {
     let mut p = Problems::default();
     check_top(config, &mut p);
     check_client(config, &mut p);
@@ -45,7 +45,7 @@ impl Problems {
     }
 }
 
-fn check_top(config: &Config, p: &mut Problems) {
+fn check_top(config: &ServerConfig, p: &mut Problems) {
     if let Some(text) = config.log.level.unknown() {
         let names: Vec<&str> = LogLevel::NAMES.iter().map(|&(name, _)| name).collect();
         p.push(format!(
@@ -109,7 +109,7 @@ fn non_negative(p: &mut Problems, key: &str, d: GoDuration) {
     }
 }
 
-fn check_client(config: &Config, p: &mut Problems) {
+fn check_client(config: &ServerConfig, p: &mut Problems) {
     let c = &config.client;
     for problem in c.rate_limit.client_command.problems() {
         p.push(problem);
@@ -235,7 +235,7 @@ fn matches_pattern(pattern: &str, s: &str) -> bool {
     Regex::new(pattern).is_ok_and(|re| re.is_match(s))
 }
 
-fn check_channels(config: &Config, p: &mut Problems) {
+fn check_channels(config: &ServerConfig, p: &mut Problems) {
     let ch = &config.channel;
     if ch.max_length == 0 {
         p.push("channel.max_length: must be positive");
@@ -420,7 +420,7 @@ fn check_channel_options(
     }
 }
 
-fn check_rpc(config: &Config, p: &mut Problems) {
+fn check_rpc(config: &ServerConfig, p: &mut Problems) {
     let rpc = &config.rpc;
     if rpc.namespace_boundary.is_empty() {
         p.push("rpc.namespace_boundary: must not be empty");
@@ -446,7 +446,7 @@ fn check_rpc(config: &Config, p: &mut Problems) {
     }
 }
 
-fn check_engine(config: &Config, p: &mut Problems) {
+fn check_engine(config: &ServerConfig, p: &mut Problems) {
     let e = &config.engine;
     match &e.kind {
         Choice::Known(EngineType::Memory) => {}

@@ -8,7 +8,7 @@
 
 use super::headers::Forwarded;
 use super::{CallError, Proxy, Request, Response, pb};
-use crate::config::{Config, DEFAULT_PROXY_NAME, ProxyOptions};
+use crate::config::{DEFAULT_PROXY_NAME, ProxyOptions, ServerConfig};
 use bytes::Bytes;
 use chorus_node::{
     ChannelRules, ClientContext, ClientError, ConnectGrant, Disconnect, HandlerError, NodeBuilder,
@@ -37,12 +37,12 @@ pub enum ProxyBuildError {
 /// Proxies by name, built once each; `default` resolves to the section's own
 /// proxy (`channel.proxy.subscribe`, `rpc.proxy`, …).
 struct Registry<'a> {
-    config: &'a Config,
+    config: &'a ServerConfig,
     named: HashMap<String, Arc<Proxy>>,
 }
 
 impl<'a> Registry<'a> {
-    fn new(config: &'a Config) -> Self {
+    fn new(config: &'a ServerConfig) -> Self {
         Self {
             config,
             named: HashMap::new(),
@@ -118,7 +118,7 @@ impl Rpc {
 /// first), or an HTTP client that cannot be built.
 pub fn install(
     mut builder: NodeBuilder,
-    config: &Config,
+    config: &ServerConfig,
     rules: ChannelRules,
 ) -> Result<NodeBuilder, ProxyBuildError> {
     let mut registry = Registry::new(config);

@@ -4,19 +4,19 @@
 
 use bytes::Bytes;
 use chorus_node::ApiPublish;
-use chorus_server::config::{Config, ConfigFormat};
+use chorus_server::config::{ConfigFormat, ServerConfig};
 use chorus_testkit::services::{RedisCluster, RedisServer};
 
-fn config(json: &str) -> Config {
+fn config(json: &str) -> ServerConfig {
     let loaded =
-        Config::from_str_with_env(json, ConfigFormat::Json, Vec::<(String, String)>::new())
+        ServerConfig::from_str_with_env(json, ConfigFormat::Json, Vec::<(String, String)>::new())
             .expect("parse");
     assert!(loaded.unknown_keys.is_empty(), "{:?}", loaded.unknown_keys);
     loaded.config.validate().expect("valid");
     loaded.config
 }
 
-fn redis_config(url: &str) -> Config {
+fn redis_config(url: &str) -> ServerConfig {
     config(&format!(
         r#"{{
             "engine": {{"type": "redis", "redis": {{"address": "{url}", "prefix": "chorus-server-test"}}}},
@@ -82,7 +82,7 @@ async fn publish_fails_while_redis_is_down() {
 /// start-up with a message naming the namespace and the option.
 #[test]
 fn nats_broker_with_history_namespace_is_refused() {
-    let loaded = Config::from_str_with_env(
+    let loaded = ServerConfig::from_str_with_env(
         r#"{
             "broker": {"enabled": true, "type": "nats"},
             "channel": {"namespaces": [{"name": "chat", "history_size": 10, "history_ttl": "60s"}]}
@@ -95,7 +95,7 @@ fn nats_broker_with_history_namespace_is_refused() {
     let msg = err.to_string();
     assert!(msg.contains("channel.namespaces[\"chat\"]"), "{msg}");
     assert!(msg.contains("nats"), "{msg}");
-    let loaded = Config::from_str_with_env(
+    let loaded = ServerConfig::from_str_with_env(
         r#"{"broker": {"enabled": true, "type": "nats"}, "channel": {"without_namespace": {"force_recovery": true}}}"#,
         ConfigFormat::Json,
         Vec::<(String, String)>::new(),
