@@ -10,6 +10,7 @@
 //! * [`auth`] — JWT verification of connection and subscription tokens
 //!   (HMAC, RSA, ECDSA, JWKS) and token generation helpers.
 //! * [`server`] — the HTTP server, its router and graceful shutdown.
+//! * [`state`] — the state shared by every handler, built at start-up.
 //! * [`grpc`] — the gRPC server API (`grpc_api`) and the `uni_grpc`
 //!   transport, each on its own listener.
 //! * [`cli`] — the command-line definition of the `chorus` binary.
@@ -58,4 +59,5 @@ pub mod metrics;
 pub mod node_setup;
 pub mod proxy;
 pub mod server;
+pub mod state;
 pub mod transport;

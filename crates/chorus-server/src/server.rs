@@ -16,51 +16,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::ServerConfig;
-
-/// Shared state handed to every handler.
-#[derive(Debug, Clone)]
-pub struct AppState {
-    /// The validated configuration.
-    pub config: Arc<ServerConfig>,
-    /// The engine.
-    pub node: chorus_node::Node,
-    /// Prometheus metrics (API durations; the engine's counters are read from `node`).
-    pub metrics: crate::metrics::ServerMetrics,
-}
-
-impl AppState {
-    /// State for a configuration, with its engine.
-    ///
-    /// # Errors
-    /// Token keys in the configuration that cannot be used.
-    pub fn new(config: ServerConfig) -> Result<Self, ServeError> {
-        Self::build(config)
-    }
-
-    /// Like [`AppState::new`], first looking at the configured Redis servers
-    /// (a plain `address` may be a Redis Cluster node, detected as Centrifugo
-    /// does: [`crate::backends::detect_redis_clusters`]). What `chorus` runs.
-    ///
-    /// # Errors
-    /// As [`AppState::new`], and Redis addresses that mix clusters and servers.
-    pub async fn start(mut config: ServerConfig) -> Result<Self, ServeError> {
-        crate::backends::detect_redis_clusters(&mut config)
-            .await
-            .map_err(|e| ServeError::Config(e.to_string()))?;
-        Self::build(config)
-    }
-
-    fn build(config: ServerConfig) -> Result<Self, ServeError> {
-        let node = crate::node_setup::build_node(&config)
-            .map_err(|e| ServeError::Config(e.to_string()))?;
-        Ok(Self {
-            config: Arc::new(config),
-            node,
-            metrics: crate::metrics::ServerMetrics::new()
-                .map_err(|e| ServeError::Config(e.to_string()))?,
-        })
-    }
-}
+use crate::state::AppState;
 
 /// Why the server stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -180,7 +136,9 @@ pub async fn run_with(
     info: StartInfo,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let state = Box::pin(AppState::start(config)).await?;
+    let state = Box::pin(AppState::start(config))
+        .await
+        .map_err(|e| ServeError::Config(e.to_string()))?;
     let cfg = Arc::clone(&state.config);
     let main_addr = listen_addr(&cfg.http_server.address, cfg.http_server.port);
     let main = bind(&main_addr).await?;
@@ -238,11 +196,19 @@ pub async fn run_with(
 
     if let Some(listener) = grpc_api {
         let (node, grpc, stop) = (state.node.clone(), cfg.grpc_api.clone(), stop_rx.clone());
-        tasks.spawn(crate::grpc::run_api(listener, node, grpc, stop));
+        tasks.spawn(async move {
+            crate::grpc::run_api(listener, node, grpc, stop)
+                .await
+                .map_err(|e| ServeError::Serve(std::io::Error::other(e)))
+        });
     }
     if let Some(listener) = uni_grpc {
         let (node, uni, stop) = (state.node.clone(), cfg.uni_grpc.clone(), stop_rx.clone());
-        tasks.spawn(crate::grpc::run_uni(listener, node, uni, stop));
+        tasks.spawn(async move {
+            crate::grpc::run_uni(listener, node, uni, stop)
+                .await
+                .map_err(|e| ServeError::Serve(std::io::Error::other(e)))
+        });
     }
 
     let mut shutdown = std::pin::pin!(shutdown);

@@ -4,7 +4,8 @@
 
 use chorus_protocol::{ConnectRequest, Protocol};
 use chorus_server::config::{ConfigFormat, ServerConfig};
-use chorus_server::server::{AppState, router};
+use chorus_server::server::router;
+use chorus_server::state::AppState;
 use chorus_testkit::ProtocolClient;
 use example_proxy_backend::{Sessions, app, may_subscribe};
 use std::net::SocketAddr;

@@ -26,7 +26,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::api::{ApiExecutor, ApiMethod, CallError, ErrorBody, call_json};
-use crate::server::AppState;
+use crate::state::AppState;
 
 const INDEX_HTML: &str = include_str!("../../web/index.html");
 const APP_JS: &str = include_str!("../../web/app.js");

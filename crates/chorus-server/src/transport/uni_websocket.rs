@@ -6,9 +6,9 @@
 //! close frame carrying the code. With `join_push_messages` each batch goes out as
 //! one message, pushes joined by `\n`. Later client messages are ignored.
 
-use super::TransportState;
 use super::stream::{check_origin, upgrade_request};
 use crate::config::UniWebsocketConfig;
+use crate::state::AppState;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
@@ -25,13 +25,13 @@ const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The upgrade handler.
 pub async fn handler(
-    State(state): State<TransportState>,
+    State(state): State<AppState>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let cfg = state.app.config.uni_websocket.clone();
-    if let Err(refused) = check_origin(&state.app.config.client.allowed_origins, &headers) {
+    let cfg = state.config.uni_websocket.clone();
+    if let Err(refused) = check_origin(&state.config.client.allowed_origins, &headers) {
         return refused.into_response();
     }
     let request = upgrade_request(&headers, query.as_deref());
@@ -43,8 +43,8 @@ pub async fn handler(
         },
         None => None,
     };
-    let stale = state.app.node.config().client.stale_close_delay;
-    let node = state.app.node;
+    let stale = state.node.config().client.stale_close_delay;
+    let node = state.node;
     upgrade
         .max_message_size(cfg.message_size_limit)
         .max_frame_size(cfg.message_size_limit)

@@ -3,7 +3,8 @@
 
 use chorus_protocol::Protocol;
 use chorus_server::config::{ConfigFormat, ServerConfig};
-use chorus_server::server::{AppState, router};
+use chorus_server::server::router;
+use chorus_server::state::AppState;
 use chorus_testkit::ProtocolClient;
 use serde_json::{Value, json};
 use std::net::SocketAddr;

@@ -207,7 +207,7 @@ async fn cluster_behind_a_plain_address_is_detected() {
         cfg.engine.redis.cluster_address, urls,
         "seeded by every node"
     );
-    let state = Box::pin(chorus_server::server::AppState::start(redis_config(
+    let state = Box::pin(chorus_server::state::AppState::start(redis_config(
         &address,
     )))
     .await

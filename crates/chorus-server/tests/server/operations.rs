@@ -9,7 +9,8 @@ use chorus_node::{
 };
 use chorus_protocol::{ClientInfo, Command, HistoryRequest, Protocol, Publication};
 use chorus_server::config::{ConfigFormat, ServerConfig};
-use chorus_server::server::{AppState, router};
+use chorus_server::server::router;
+use chorus_server::state::AppState;
 use chorus_testkit::ProtocolClient;
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -10,7 +10,8 @@ use chorus_protocol::{
     Command, ConnectRequest, HistoryRequest, Protocol, PublishRequest, RpcRequest,
 };
 use chorus_server::config::{ConfigFormat, ServerConfig};
-use chorus_server::server::{AppState, router};
+use chorus_server::server::router;
+use chorus_server::state::AppState;
 use chorus_testkit::ProtocolClient;
 use proxy_support::Backend;
 use serde_json::{Value, json};

@@ -13,7 +13,7 @@ use chorus_server::auth::{ConnectTokenOptions, hs256_connect_token};
 use chorus_server::config::{ConfigFormat, ServerConfig};
 use chorus_server::grpc_proto::api::centrifugo_api_client::CentrifugoApiClient;
 use chorus_server::grpc_proto::unistream::centrifugo_uni_stream_client::CentrifugoUniStreamClient;
-use chorus_server::server::AppState;
+use chorus_server::state::AppState;
 use tonic::Streaming;
 
 const SECRET: &str = "test-secret";

@@ -8,7 +8,8 @@ use chorus_protocol::{
 };
 use chorus_server::auth::{ConnectTokenOptions, hs256_connect_token};
 use chorus_server::config::{ConfigFormat, ServerConfig};
-use chorus_server::server::{AppState, router};
+use chorus_server::server::router;
+use chorus_server::state::AppState;
 use chorus_testkit::ProtocolClient;
 use futures_util::SinkExt;
 use std::net::SocketAddr;

@@ -6,7 +6,8 @@ use bytes::{Buf, Bytes, BytesMut};
 use chorus_protocol::{Protocol, Push, Reply};
 use chorus_server::auth::{ConnectTokenOptions, hs256_connect_token};
 use chorus_server::config::{ConfigFormat, ServerConfig};
-use chorus_server::server::{AppState, router};
+use chorus_server::server::router;
+use chorus_server::state::AppState;
 use std::net::SocketAddr;
 use std::time::Duration;
 
