@@ -146,10 +146,10 @@ fn sentinel_from_url(addr: &str, r: &RedisConfig) -> Result<RedisAddress, String
     let mut master_name = r.sentinel_master_name.clone();
     let mut user = r.sentinel_user.clone();
     let mut password = r.sentinel_password.clone();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let value = decode(value);
-        match key {
+    // A URL query, decoded as Go's `url.Values` does (`+` is a space).
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        let value = value.into_owned();
+        match key.as_ref() {
             "addr" => hosts.push(value),
             "sentinel_master_name" => master_name = value,
             "sentinel_user" => user = value,
@@ -489,7 +489,7 @@ mod tests {
     fn sentinel_url_form() {
         let mut r = RedisConfig {
             address: vec![
-                "redis+sentinel://u:p%40ss@h1:26379/2?sentinel_master_name=m&addr=h2:26380&sentinel_user=su&sentinel_password=sp".into(),
+                "redis+sentinel://u:p%40ss@h1:26379/2?sentinel_master_name=m&addr=h2:26380&sentinel_user=su&sentinel_password=s+p%2F".into(),
             ],
             ..RedisConfig::default()
         };
@@ -500,8 +500,8 @@ mod tests {
             [RedisAddress::Sentinel {
                 master_name: "m".into(),
                 sentinels: vec![
-                    "redis://su:sp@h1:26379".into(),
-                    "redis://su:sp@h2:26380".into()
+                    "redis://su:s%20p%2F@h1:26379".into(),
+                    "redis://su:s%20p%2F@h2:26380".into()
                 ],
                 master: SentinelMaster {
                     user: "u".into(),
