@@ -15,7 +15,7 @@ use axum::{Json, Router};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::ServerConfig;
+use crate::config::{InternalPort, ServerConfig};
 use crate::state::AppState;
 
 /// Why the server stopped with an error.
@@ -142,23 +142,22 @@ pub async fn run_with(
     let cfg = Arc::clone(&state.config);
     let main_addr = listen_addr(&cfg.http_server.address, cfg.http_server.port);
     let main = bind(&main_addr).await?;
-    let internal = if cfg.http_server.internal_port.is_empty() {
-        None
-    } else {
-        let port = cfg
-            .http_server
-            .internal_port
-            .parse::<u16>()
-            .map_err(|_| ServeError::Bind {
-                addr: cfg.http_server.internal_port.clone(),
+    let internal = match &cfg.http_server.internal_port {
+        InternalPort::Unset => None,
+        &InternalPort::Port(port) => {
+            let addr = if cfg.http_server.internal_address.is_empty() {
+                &cfg.http_server.address
+            } else {
+                &cfg.http_server.internal_address
+            };
+            Some(bind(&listen_addr(addr, port)).await?)
+        }
+        InternalPort::Invalid(text) => {
+            return Err(ServeError::Bind {
+                addr: text.clone(),
                 source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "bad internal_port"),
-            })?;
-        let addr = if cfg.http_server.internal_address.is_empty() {
-            &cfg.http_server.address
-        } else {
-            &cfg.http_server.internal_address
-        };
-        Some(bind(&listen_addr(addr, port)).await?)
+            });
+        }
     };
     let grpc_api = if cfg.grpc_api.enabled {
         Some(bind(&listen_addr(&cfg.grpc_api.address, cfg.grpc_api.port)).await?)

@@ -56,7 +56,8 @@ pub use grpc::{
     DEFAULT_GRPC_MAX_RECEIVE_MESSAGE_SIZE, GrpcApiConfig, GrpcTlsConfig, UniGrpcConfig,
 };
 pub use http::{
-    AdminConfig, HealthConfig, HttpApiConfig, HttpServerConfig, PrometheusConfig, WebsocketConfig,
+    AdminConfig, HealthConfig, HttpApiConfig, HttpServerConfig, InternalPort, PrometheusConfig,
+    WebsocketConfig,
 };
 pub use load::{ConfigFormat, ConfigLoader, DEFAULT_CONFIG_PATH, LoadedConfig};
 pub use log::LogConfig;

@@ -5,8 +5,8 @@ use std::collections::HashSet;
 use regex::Regex;
 
 use super::{
-    Choice, EngineType, ForceRecoveryMode, GoDuration, LogLevel, Named, NamespaceOptions,
-    PublicationDataFormat, ServerConfig, SubscriptionType, TokenConfig,
+    Choice, EngineType, ForceRecoveryMode, GoDuration, InternalPort, LogLevel, Named,
+    NamespaceOptions, PublicationDataFormat, ServerConfig, SubscriptionType, TokenConfig,
 };
 
 /// Namespace name rule used by Centrifugo's code (the docs omit the dot).
@@ -53,12 +53,9 @@ fn check_top(config: &ServerConfig, p: &mut Problems) {
             names.join(", ")
         ));
     }
-    if !config.http_server.internal_port.is_empty()
-        && config.http_server.internal_port.parse::<u16>().is_err()
-    {
+    if let InternalPort::Invalid(text) = &config.http_server.internal_port {
         p.push(format!(
-            "http_server.internal_port: {:?} is not a port number",
-            config.http_server.internal_port
+            "http_server.internal_port: {text:?} is not a port number"
         ));
     }
     for (key, prefix) in [

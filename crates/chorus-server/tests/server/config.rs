@@ -1,7 +1,7 @@
 //! Configuration: defaults, file formats, environment, unknown keys, validation.
 
 use chorus_server::config::{
-    Choice, ConfigFormat, ConfigLoader, DeltaType, EngineType, GoDuration, LogLevel,
+    Choice, ConfigFormat, ConfigLoader, DeltaType, EngineType, GoDuration, InternalPort, LogLevel,
     PublicationDataFormat, ServerConfig, ServerConfigError,
 };
 
@@ -15,7 +15,7 @@ fn documented_defaults() {
     assert_eq!(c.http_server.address, "");
     assert_eq!(c.http_server.port, 8000);
     assert_eq!(c.http_server.internal_address, "");
-    assert_eq!(c.http_server.internal_port, "");
+    assert_eq!(c.http_server.internal_port, InternalPort::Unset);
     assert_eq!(c.log.level, Choice::Known(LogLevel::Info));
     assert!(!c.log.json);
     assert_eq!(c.engine.kind, Choice::Known(EngineType::Memory));
