@@ -59,7 +59,7 @@ impl From<pb::BroadcastRequest> for t::BroadcastRequest {
 
 impl From<pb::SubscribeOptionOverride> for t::SubscribeOptionOverride {
     fn from(o: pb::SubscribeOptionOverride) -> Self {
-        let value = |v: Option<pb::BoolValue>| v.map(|v| t::BoolValue { value: v.value });
+        let value = |v: Option<pb::BoolValue>| v.map(|v| t::ApiBoolValue { value: v.value });
         Self {
             presence: value(o.presence),
             join_leave: value(o.join_leave),

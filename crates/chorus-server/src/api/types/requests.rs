@@ -56,7 +56,7 @@ request!(
 
 /// A boolean override: `{"value": true}`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct BoolValue {
+pub struct ApiBoolValue {
     /// The value.
     #[serde(default, deserialize_with = "nullable")]
     pub value: bool,
@@ -66,15 +66,15 @@ request!(
     /// Channel option overrides of a server-side subscription.
     SubscribeOptionOverride {
         /// Override `presence`.
-        presence: Option<BoolValue>,
+        presence: Option<ApiBoolValue>,
         /// Override `join_leave`.
-        join_leave: Option<BoolValue>,
+        join_leave: Option<ApiBoolValue>,
         /// Override `force_recovery`.
-        force_recovery: Option<BoolValue>,
+        force_recovery: Option<ApiBoolValue>,
         /// Override `force_positioning`.
-        force_positioning: Option<BoolValue>,
+        force_positioning: Option<ApiBoolValue>,
         /// Override `force_push_join_leave`.
-        force_push_join_leave: Option<BoolValue>,
+        force_push_join_leave: Option<ApiBoolValue>,
     }
 );
 
