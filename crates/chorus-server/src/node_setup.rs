@@ -63,10 +63,7 @@ fn channel_options(o: &NamespaceOptions, ch: &ChannelConfig) -> ChannelOptions {
     out.allow_history_for_subscriber = o.allow_history_for_subscriber;
     out.allow_history_for_anonymous = o.allow_history_for_anonymous;
     out.allow_user_limited_channels = o.allow_user_limited_channels;
-    // Validation already checked that the regex compiles.
-    out.channel_regex = (!o.channel_regex.is_empty())
-        .then(|| regex::Regex::new(&o.channel_regex).ok())
-        .flatten();
+    out.channel_regex = o.channel_regex.regex().cloned();
     out.publish_throttle_per_user = throttle_bucket(&o.publish_throttle.per_user);
     out.publish_throttle_per_channel = throttle_bucket(&o.publish_throttle.per_channel);
     out

@@ -13,7 +13,7 @@ use super::{
     ConnectTokenClaims, JwksClient, JwtConfigError, JwtError, SubscribeTokenClaims,
     parse_ecdsa_public_key, parse_rsa_public_key,
 };
-use crate::config::{ClientSection, TokenConfig};
+use crate::config::{ClientSection, Pattern, TokenConfig};
 
 /// Verifies connection and subscription JWTs as Centrifugo does.
 ///
@@ -228,13 +228,11 @@ impl KeySet {
             message,
         };
         let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
-        let regex = |key: &str, s: &str| -> Result<Option<Regex>, JwtConfigError> {
-            if s.is_empty() {
-                return Ok(None);
+        let regex = |key: &str, p: &Pattern| -> Result<Option<Regex>, JwtConfigError> {
+            match p.error() {
+                Some(e) => Err(err(key, format!("invalid regular expression: {e}"))),
+                None => Ok(p.regex().cloned()),
             }
-            Regex::new(s)
-                .map(Some)
-                .map_err(|e| err(key, format!("invalid regular expression: {e}")))
         };
         let rsa = if t.rsa_public_key.is_empty() {
             None

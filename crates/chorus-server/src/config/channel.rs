@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Choice, DeltaType, ForceRecoveryMode, GoDuration, PublicationDataFormat, SubscriptionType,
+    Choice, DeltaType, ForceRecoveryMode, GoDuration, Pattern, PublicationDataFormat,
+    SubscriptionType,
 };
 
 /// Options of one channel namespace (or of channels without a namespace).
@@ -63,7 +64,7 @@ pub struct NamespaceOptions {
     /// Allow `channel#user1,user2` user-limited channels.
     pub allow_user_limited_channels: bool,
     /// Regex the channel name (after `ns:`) must match.
-    pub channel_regex: String,
+    pub channel_regex: Pattern,
     /// Allowed delta compression types; only `fossil`.
     pub allowed_delta_types: Vec<Choice<DeltaType>>,
     /// Mark all publications as delta candidates.

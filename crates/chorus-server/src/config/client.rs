@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::GoDuration;
+use super::{GoDuration, Pattern};
 
 /// Key material and claim checks for JWT verification
 /// (`client.token` and `client.subscription_token`).
@@ -20,11 +20,11 @@ pub struct TokenConfig {
     /// Required exact `aud`.
     pub audience: String,
     /// Regex the `aud` must match.
-    pub audience_regex: String,
+    pub audience_regex: Pattern,
     /// Required exact `iss`.
     pub issuer: String,
     /// Regex the `iss` must match.
-    pub issuer_regex: String,
+    pub issuer_regex: Pattern,
     /// Claim holding the user id instead of `sub` (must match `^[a-zA-Z_]+$`).
     pub user_id_claim: String,
     /// Previous HMAC secret, still accepted during key rotation.

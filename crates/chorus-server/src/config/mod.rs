@@ -32,6 +32,7 @@ mod http;
 mod keys;
 mod load;
 mod log;
+mod pattern;
 mod proxy;
 mod rate_limit;
 mod rpc;
@@ -61,6 +62,7 @@ pub use http::{
 };
 pub use load::{ConfigFormat, ConfigLoader, DEFAULT_CONFIG_PATH, LoadedConfig};
 pub use log::LogConfig;
+pub use pattern::Pattern;
 pub use proxy::{
     ChannelProxyConfig, ClientProxyConfig, ConnectionProxy, DEFAULT_PROXY_NAME, NamedProxy,
     ProxyGrpcConfig, ProxyHttpConfig, ProxyOptions, ProxyTlsConfig, StatusToCodeTransform,

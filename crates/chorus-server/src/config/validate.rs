@@ -190,12 +190,12 @@ fn check_token(t: &TokenConfig, key: &str, p: &mut Problems) {
             )),
         }
     }
-    if !t.audience.is_empty() && !t.audience_regex.is_empty() {
+    if !t.audience.is_empty() && !t.audience_regex.as_str().is_empty() {
         p.push(format!(
             "{key}: audience and audience_regex can not be used together"
         ));
     }
-    if !t.issuer.is_empty() && !t.issuer_regex.is_empty() {
+    if !t.issuer.is_empty() && !t.issuer_regex.as_str().is_empty() {
         p.push(format!(
             "{key}: issuer and issuer_regex can not be used together"
         ));
@@ -204,9 +204,7 @@ fn check_token(t: &TokenConfig, key: &str, p: &mut Problems) {
         ("audience_regex", &t.audience_regex),
         ("issuer_regex", &t.issuer_regex),
     ] {
-        if !pattern.is_empty()
-            && let Err(e) = Regex::new(pattern)
-        {
+        if let Some(e) = pattern.error() {
             p.push(format!("{key}.{name}: invalid regular expression: {e}"));
         }
     }
@@ -367,9 +365,7 @@ fn check_channel_options(
             ));
         }
     }
-    if !o.channel_regex.is_empty()
-        && let Err(e) = Regex::new(&o.channel_regex)
-    {
+    if let Some(e) = o.channel_regex.error() {
         p.push(format!(
             "{key}.channel_regex: invalid regular expression: {e}"
         ));

@@ -226,8 +226,8 @@ async fn audience_and_issuer() {
 async fn audience_and_issuer_regex() {
     let v = JwtVerifier::new(&TokenConfig {
         hmac_secret_key: SECRET.to_owned(),
-        audience_regex: "^project-[0-9]+$".to_owned(),
-        issuer_regex: "^https://(a|b)\\.example$".to_owned(),
+        audience_regex: "^project-[0-9]+$".into(),
+        issuer_regex: "^https://(a|b)\\.example$".into(),
         ..TokenConfig::default()
     })
     .unwrap();
