@@ -6,7 +6,10 @@
 //! up, publishes fail (API 100) until it is reachable, and the PUB/SUB side
 //! keeps retrying in the background.
 
-use crate::config::{Config, RedisConfig, effective_broker, effective_presence};
+use crate::config::{
+    BrokerType, Choice, EngineType, PresenceManagerType, RedisConfig, ServerConfig,
+    effective_broker, effective_presence,
+};
 use chorus_nats::{NatsBroker, NatsConfig};
 use chorus_node::NodeBuilder;
 use chorus_node::memory::MemoryPresenceManager;
@@ -143,10 +146,10 @@ fn sentinel_from_url(addr: &str, r: &RedisConfig) -> Result<RedisAddress, String
     let mut master_name = r.sentinel_master_name.clone();
     let mut user = r.sentinel_user.clone();
     let mut password = r.sentinel_password.clone();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let value = decode(value);
-        match key {
+    // A URL query, decoded as Go's `url.Values` does (`+` is a space).
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        let value = value.into_owned();
+        match key.as_ref() {
             "addr" => hosts.push(value),
             "sentinel_master_name" => master_name = value,
             "sentinel_user" => user = value,
@@ -294,23 +297,23 @@ pub fn redis_engine_config(
 /// Several addresses of which some are cluster nodes (sharding over clusters
 /// is not expressible in this configuration), and the errors of
 /// [`redis_engine_config`].
-pub async fn detect_redis_clusters(cfg: &mut Config) -> Result<(), BackendConfigError> {
+pub async fn detect_redis_clusters(cfg: &mut ServerConfig) -> Result<(), BackendConfigError> {
     let broker_own = cfg.broker.enabled;
     let presence_own = cfg.presence_manager.enabled;
     let sections = [
         (
             "engine",
-            cfg.engine.kind == "redis" && !(broker_own && presence_own),
+            cfg.engine.kind == Choice::Known(EngineType::Redis) && !(broker_own && presence_own),
             &mut cfg.engine.redis,
         ),
         (
             "broker",
-            broker_own && cfg.broker.kind == "redis",
+            broker_own && cfg.broker.kind == Choice::Known(BrokerType::Redis),
             &mut cfg.broker.redis,
         ),
         (
             "presence_manager",
-            presence_own && cfg.presence_manager.kind == "redis",
+            presence_own && cfg.presence_manager.kind == Choice::Known(PresenceManagerType::Redis),
             &mut cfg.presence_manager.redis,
         ),
     ];
@@ -359,29 +362,19 @@ pub async fn detect_redis_clusters(cfg: &mut Config) -> Result<(), BackendConfig
 /// An unknown or unavailable type, unsupported Redis options.
 pub fn with_backends(
     builder: NodeBuilder,
-    cfg: &Config,
+    cfg: &ServerConfig,
 ) -> Result<NodeBuilder, BackendConfigError> {
-    let (broker_kind, broker_redis) = effective_broker(cfg);
-    let broker_section = if cfg.broker.enabled {
-        "broker"
-    } else {
-        "engine"
-    };
-    let (presence_kind, presence_redis) = effective_presence(cfg);
-    let presence_section = if cfg.presence_manager.enabled {
-        "presence_manager"
-    } else {
-        "engine"
-    };
+    let (broker_section, broker_kind, broker_redis) = effective_broker(cfg);
+    let (presence_section, presence_kind, presence_redis) = effective_presence(cfg);
     let mut broker_engine = None;
     let builder = match broker_kind {
-        "memory" => builder,
-        "redis" => {
+        Choice::Known(BrokerType::Memory) => builder,
+        Choice::Known(BrokerType::Redis) => {
             let engine = RedisEngine::new(redis_engine_config(broker_section, broker_redis)?)?;
             broker_engine = Some(engine.clone());
             builder.broker(move |events| engine.broker(events))
         }
-        "nats" => {
+        Choice::Known(BrokerType::Nats) => {
             let n = &cfg.broker.nats;
             let config = NatsConfig {
                 url: n.url.clone(),
@@ -391,17 +384,19 @@ pub fn with_backends(
             };
             builder.broker(move |events| NatsBroker::new(config, events))
         }
-        other => {
+        Choice::Unknown(kind) => {
             return Err(BackendConfigError::Unavailable {
                 section: broker_section,
-                kind: other.to_owned(),
+                kind,
                 what: "broker",
             });
         }
     };
     let builder = match presence_kind {
-        "memory" => builder.presence(MemoryPresenceManager::new(MEMORY_PRESENCE_TTL)),
-        "redis" => {
+        Choice::Known(PresenceManagerType::Memory) => {
+            builder.presence(MemoryPresenceManager::new(MEMORY_PRESENCE_TTL))
+        }
+        Choice::Known(PresenceManagerType::Redis) => {
             // Same Redis as the broker: share its connections.
             let engine = match broker_engine {
                 Some(e) if broker_redis == presence_redis => e,
@@ -409,10 +404,10 @@ pub fn with_backends(
             };
             builder.presence(engine.presence_manager())
         }
-        other => {
+        Choice::Unknown(kind) => {
             return Err(BackendConfigError::Unavailable {
                 section: presence_section,
-                kind: other.to_owned(),
+                kind,
                 what: "presence manager",
             });
         }
@@ -494,7 +489,7 @@ mod tests {
     fn sentinel_url_form() {
         let mut r = RedisConfig {
             address: vec![
-                "redis+sentinel://u:p%40ss@h1:26379/2?sentinel_master_name=m&addr=h2:26380&sentinel_user=su&sentinel_password=sp".into(),
+                "redis+sentinel://u:p%40ss@h1:26379/2?sentinel_master_name=m&addr=h2:26380&sentinel_user=su&sentinel_password=s+p%2F".into(),
             ],
             ..RedisConfig::default()
         };
@@ -505,8 +500,8 @@ mod tests {
             [RedisAddress::Sentinel {
                 master_name: "m".into(),
                 sentinels: vec![
-                    "redis://su:sp@h1:26379".into(),
-                    "redis://su:sp@h2:26380".into()
+                    "redis://su:s%20p%2F@h1:26379".into(),
+                    "redis://su:s%20p%2F@h2:26380".into()
                 ],
                 master: SentinelMaster {
                     user: "u".into(),

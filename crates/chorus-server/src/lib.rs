@@ -10,6 +10,7 @@
 //! * [`auth`] — JWT verification of connection and subscription tokens
 //!   (HMAC, RSA, ECDSA, JWKS) and token generation helpers.
 //! * [`server`] — the HTTP server, its router and graceful shutdown.
+//! * [`state`] — the state shared by every handler, built at start-up.
 //! * [`grpc`] — the gRPC server API (`grpc_api`) and the `uni_grpc`
 //!   transport, each on its own listener.
 //! * [`cli`] — the command-line definition of the `chorus` binary.
@@ -20,10 +21,10 @@
 //! Load a configuration from JSON, then verify an HS256 connection token:
 //!
 //! ```
-//! use chorus_server::auth::{hs256_connect_token, ConnectTokenOptions, TokenVerifier};
-//! use chorus_server::config::{Config, ConfigFormat};
+//! use chorus_server::auth::{hs256_connect_token, ConnectTokenOptions, JwtVerifier};
+//! use chorus_server::config::{ConfigFormat, ServerConfig};
 //!
-//! let loaded = Config::from_str_format(
+//! let loaded = ServerConfig::from_str_format(
 //!     r#"{ "client": { "token": { "hmac_secret_key": "my-secret" } } }"#,
 //!     ConfigFormat::Json,
 //! )?;
@@ -37,7 +38,7 @@
 //!     ..Default::default()
 //! })?;
 //!
-//! let verifier = TokenVerifier::from_config(&config.client)?;
+//! let verifier = JwtVerifier::from_config(&config.client)?;
 //! let runtime = tokio::runtime::Runtime::new()?;
 //! let claims = runtime.block_on(verifier.verify_connect(&token))?;
 //! assert_eq!(claims.sub, "42");
@@ -50,12 +51,13 @@ pub mod auth;
 pub mod backends;
 pub mod cli;
 pub mod config;
-pub mod engine;
 pub mod grpc;
 pub mod grpc_proto;
 pub mod limits;
 pub mod logging;
 pub mod metrics;
+pub mod node_setup;
 pub mod proxy;
 pub mod server;
+pub mod state;
 pub mod transport;

@@ -2,7 +2,7 @@
 
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{LogConfig, LogLevel};
+use crate::config::LogConfig;
 
 /// Logging could not be initialised.
 #[derive(Debug, thiserror::Error)]
@@ -13,7 +13,7 @@ pub struct LoggingError(String);
 /// refines it when set), JSON lines when `log.json` is true. Logs go to
 /// stderr so command output on stdout stays clean.
 pub fn init_logging(log: &LogConfig) -> Result<(), LoggingError> {
-    let level = log.parsed_level().unwrap_or(LogLevel::Info);
+    let level = log.level.value();
     let filter = match std::env::var("RUST_LOG") {
         Ok(s) if !s.is_empty() => EnvFilter::try_new(s),
         _ => EnvFilter::try_new(level.as_filter()),

@@ -8,9 +8,9 @@ use anyhow::{Context as _, bail};
 use clap::Parser as _;
 use serde_json::json;
 
-use chorus_server::auth::{self, ConnectTokenOptions, TokenVerifier};
+use chorus_server::auth::{self, ConnectTokenOptions, JwtVerifier};
 use chorus_server::cli::{CheckConfigArgs, Cli, Command, GenSubTokenArgs, GenTokenArgs};
-use chorus_server::config::{Config, ConfigFormat, GoDuration, LoadedConfig};
+use chorus_server::config::{ConfigFormat, GoDuration, LoadedConfig, ServerConfig};
 use chorus_server::server::{self, StartInfo};
 
 fn main() -> ExitCode {
@@ -42,7 +42,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Defaultconfig(args)) => {
             print!(
                 "{}",
-                Config::default().to_string_format(args.format.into())?
+                ServerConfig::default().to_string_format(args.format.into())?
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -147,7 +147,7 @@ fn genconfig(cli: &Cli) -> anyhow::Result<ExitCode> {
         "admin": { "password": secret(), "secret": secret() },
         "http_api": { "key": secret() }
     });
-    let text = Config::value_to_string(&minimal, format)?;
+    let text = ServerConfig::value_to_string(&minimal, format)?;
     write_new(&path, &text)?;
     println!("{} created", path.display());
     Ok(ExitCode::SUCCESS)
@@ -174,7 +174,10 @@ fn checkconfig(cli: &Cli, args: &CheckConfigArgs) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     let problems = loaded.config.problems();
     if !problems.is_empty() {
-        eprintln!("{}", chorus_server::config::ConfigError::Invalid(problems));
+        eprintln!(
+            "{}",
+            chorus_server::config::ServerConfigError::Invalid(problems)
+        );
         failed = true;
     }
     let unknown: Vec<String> = loaded
@@ -192,7 +195,7 @@ fn checkconfig(cli: &Cli, args: &CheckConfigArgs) -> anyhow::Result<ExitCode> {
         if args.strict {
             eprintln!(
                 "{}",
-                chorus_server::config::ConfigError::UnknownKeys(unknown)
+                chorus_server::config::ServerConfigError::UnknownKeys(unknown)
             );
             failed = true;
         } else {
@@ -211,7 +214,7 @@ fn checkconfig(cli: &Cli, args: &CheckConfigArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn hmac_secret(config: &Config, subscription: bool) -> anyhow::Result<String> {
+fn hmac_secret(config: &ServerConfig, subscription: bool) -> anyhow::Result<String> {
     let token = if subscription && config.client.subscription_token.enabled {
         &config.client.subscription_token.token
     } else {
@@ -278,7 +281,7 @@ fn gensubtoken(cli: &Cli, args: &GenSubTokenArgs) -> anyhow::Result<ExitCode> {
 
 async fn checktoken(cli: &Cli, token: &str, subscription: bool) -> anyhow::Result<ExitCode> {
     let loaded = load_valid(cli)?;
-    let verifier = TokenVerifier::from_config(&loaded.config.client)?;
+    let verifier = JwtVerifier::from_config(&loaded.config.client)?;
     let (user, exp, channel) = if subscription {
         match verifier.verify_subscribe(token).await {
             Ok(c) => (c.sub.clone(), c.subscription_expires_at(), Some(c.channel)),

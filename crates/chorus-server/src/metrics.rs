@@ -93,7 +93,7 @@ impl ServerMetrics {
 }
 
 /// `GET /metrics`.
-pub async fn handler(State(state): State<crate::server::AppState>) -> Response {
+pub async fn handler(State(state): State<crate::state::AppState>) -> Response {
     let body = state.metrics.render(&state.node);
     ([(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], body).into_response()
 }

@@ -15,52 +15,8 @@ use axum::{Json, Router};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::Config;
-
-/// Shared state handed to every handler.
-#[derive(Debug, Clone)]
-pub struct AppState {
-    /// The validated configuration.
-    pub config: Arc<Config>,
-    /// The engine.
-    pub node: chorus_node::Node,
-    /// Prometheus metrics (API durations; the engine's counters are read from `node`).
-    pub metrics: crate::metrics::ServerMetrics,
-}
-
-impl AppState {
-    /// State for a configuration, with its engine.
-    ///
-    /// # Errors
-    /// Token keys in the configuration that cannot be used.
-    pub fn new(config: Config) -> Result<Self, ServeError> {
-        Self::build(config)
-    }
-
-    /// Like [`AppState::new`], first looking at the configured Redis servers
-    /// (a plain `address` may be a Redis Cluster node, detected as Centrifugo
-    /// does: [`crate::backends::detect_redis_clusters`]). What `chorus` runs.
-    ///
-    /// # Errors
-    /// As [`AppState::new`], and Redis addresses that mix clusters and servers.
-    pub async fn start(mut config: Config) -> Result<Self, ServeError> {
-        crate::backends::detect_redis_clusters(&mut config)
-            .await
-            .map_err(|e| ServeError::Config(e.to_string()))?;
-        Self::build(config)
-    }
-
-    fn build(config: Config) -> Result<Self, ServeError> {
-        let node =
-            crate::engine::build_node(&config).map_err(|e| ServeError::Config(e.to_string()))?;
-        Ok(Self {
-            config: Arc::new(config),
-            node,
-            metrics: crate::metrics::ServerMetrics::new()
-                .map_err(|e| ServeError::Config(e.to_string()))?,
-        })
-    }
-}
+use crate::config::{InternalPort, ServerConfig};
+use crate::state::AppState;
 
 /// Why the server stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -168,7 +124,7 @@ async fn health(
 /// Runs the server until `shutdown` completes, then shuts down gracefully
 /// (bounded by `shutdown.timeout`). Assumes no config file was read.
 pub async fn run(
-    config: Config,
+    config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     run_with(config, StartInfo::default(), shutdown).await
@@ -176,31 +132,32 @@ pub async fn run(
 
 /// Like [`run`], with start-up facts for friendlier log messages.
 pub async fn run_with(
-    config: Config,
+    config: ServerConfig,
     info: StartInfo,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let state = Box::pin(AppState::start(config)).await?;
+    let state = Box::pin(AppState::start(config))
+        .await
+        .map_err(|e| ServeError::Config(e.to_string()))?;
     let cfg = Arc::clone(&state.config);
     let main_addr = listen_addr(&cfg.http_server.address, cfg.http_server.port);
     let main = bind(&main_addr).await?;
-    let internal = if cfg.http_server.internal_port.is_empty() {
-        None
-    } else {
-        let port = cfg
-            .http_server
-            .internal_port
-            .parse::<u16>()
-            .map_err(|_| ServeError::Bind {
-                addr: cfg.http_server.internal_port.clone(),
+    let internal = match &cfg.http_server.internal_port {
+        InternalPort::Unset => None,
+        &InternalPort::Port(port) => {
+            let addr = if cfg.http_server.internal_address.is_empty() {
+                &cfg.http_server.address
+            } else {
+                &cfg.http_server.internal_address
+            };
+            Some(bind(&listen_addr(addr, port)).await?)
+        }
+        InternalPort::Invalid(text) => {
+            return Err(ServeError::Bind {
+                addr: text.clone(),
                 source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "bad internal_port"),
-            })?;
-        let addr = if cfg.http_server.internal_address.is_empty() {
-            &cfg.http_server.address
-        } else {
-            &cfg.http_server.internal_address
-        };
-        Some(bind(&listen_addr(addr, port)).await?)
+            });
+        }
     };
     let grpc_api = if cfg.grpc_api.enabled {
         Some(bind(&listen_addr(&cfg.grpc_api.address, cfg.grpc_api.port)).await?)
@@ -238,11 +195,19 @@ pub async fn run_with(
 
     if let Some(listener) = grpc_api {
         let (node, grpc, stop) = (state.node.clone(), cfg.grpc_api.clone(), stop_rx.clone());
-        tasks.spawn(crate::grpc::run_api(listener, node, grpc, stop));
+        tasks.spawn(async move {
+            crate::grpc::run_api(listener, node, grpc, stop)
+                .await
+                .map_err(|e| ServeError::Serve(std::io::Error::other(e)))
+        });
     }
     if let Some(listener) = uni_grpc {
         let (node, uni, stop) = (state.node.clone(), cfg.uni_grpc.clone(), stop_rx.clone());
-        tasks.spawn(crate::grpc::run_uni(listener, node, uni, stop));
+        tasks.spawn(async move {
+            crate::grpc::run_uni(listener, node, uni, stop)
+                .await
+                .map_err(|e| ServeError::Serve(std::io::Error::other(e)))
+        });
     }
 
     let mut shutdown = std::pin::pin!(shutdown);
@@ -313,7 +278,12 @@ async fn serve_one(
         .map_err(ServeError::Serve)
 }
 
-fn log_start(cfg: &Config, info: &StartInfo, main: &TcpListener, internal: Option<&TcpListener>) {
+fn log_start(
+    cfg: &ServerConfig,
+    info: &StartInfo,
+    main: &TcpListener,
+    internal: Option<&TcpListener>,
+) {
     let local = |l: &TcpListener| {
         l.local_addr()
             .map_or_else(|_| "?".to_owned(), |a: SocketAddr| a.to_string())

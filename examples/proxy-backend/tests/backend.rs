@@ -3,8 +3,9 @@
 //! session cookie.
 
 use chorus_protocol::{ConnectRequest, Protocol};
-use chorus_server::config::{Config, ConfigFormat};
-use chorus_server::server::{AppState, router};
+use chorus_server::config::{ConfigFormat, ServerConfig};
+use chorus_server::server::router;
+use chorus_server::state::AppState;
 use chorus_testkit::ProtocolClient;
 use example_proxy_backend::{Sessions, app, may_subscribe};
 use std::net::SocketAddr;
@@ -20,7 +21,7 @@ async fn serve(app: axum::Router) -> SocketAddr {
 async fn start() -> SocketAddr {
     let backend = serve(app(Sessions::new([("alice-session", "alice")]))).await;
     let text = include_str!("../config.json").replace("127.0.0.1:3000", &backend.to_string());
-    let config = Config::from_str_format(&text, ConfigFormat::Json)
+    let config = ServerConfig::from_str_format(&text, ConfigFormat::Json)
         .unwrap()
         .config;
     config.validate().unwrap();

@@ -25,8 +25,8 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::api::{ApiExecutor, CallError, ErrorBody, Method, call_json};
-use crate::server::AppState;
+use crate::api::{ApiExecutor, ApiMethod, CallError, ErrorBody, call_json};
+use crate::state::AppState;
 
 const INDEX_HTML: &str = include_str!("../../web/index.html");
 const APP_JS: &str = include_str!("../../web/app.js");
@@ -149,7 +149,7 @@ async fn api(State(s): State<AdminState>, headers: HeaderMap, body: Bytes) -> Re
     let Ok(cmd) = serde_json::from_slice::<AdminCommand>(&body) else {
         return (StatusCode::BAD_REQUEST, "bad request\n").into_response();
     };
-    let Some(method) = Method::from_name(&cmd.method) else {
+    let Some(method) = ApiMethod::from_name(&cmd.method) else {
         let body = ErrorBody::from(&chorus_node::ApiError::NotFound);
         return axum::Json(serde_json::json!({ "error": body })).into_response();
     };

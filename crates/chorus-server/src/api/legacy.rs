@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::types::ErrorBody;
-use super::{ApiState, CallError, Method, call_json, json_response, plain_error, read_body};
+use super::{ApiMethod, ApiState, CallError, call_json, json_response, plain_error, read_body};
 
 #[derive(Deserialize)]
 #[serde(untagged)]
@@ -29,16 +29,16 @@ enum LegacyMethod {
 }
 
 impl LegacyMethod {
-    fn resolve(&self) -> Option<Method> {
+    fn resolve(&self) -> Option<ApiMethod> {
         match self {
-            Self::Number(n) => Method::ALL
+            Self::Number(n) => ApiMethod::ALL
                 .into_iter()
                 .find(|m| m.legacy_number().is_some_and(|v| i64::from(v) == *n)),
             Self::Name(name) => {
                 if let Ok(n) = name.parse::<i64>() {
                     return Self::Number(n).resolve();
                 }
-                Method::ALL
+                ApiMethod::ALL
                     .into_iter()
                     .find(|m| m.legacy_number().is_some() && m.name().eq_ignore_ascii_case(name))
             }
@@ -91,7 +91,7 @@ pub(super) async fn handle_legacy(
         };
         let id = command.id.unwrap_or(0);
         let method = match &command.method {
-            None => Some(Method::Publish),
+            None => Some(ApiMethod::Publish),
             Some(m) => m.resolve(),
         };
         let outcome = match method {

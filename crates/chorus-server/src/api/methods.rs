@@ -15,13 +15,13 @@ use chorus_node::{
 use futures_util::StreamExt as _;
 
 use super::types::{
-    BatchRequest, BatchResult, BroadcastRequest, BroadcastResult, ChannelInfo, ChannelsRequest,
-    ChannelsResult, Command, ConnectionsRequest, ConnectionsResult, DisconnectRequest,
-    DisconnectResult, ErrorBody, HistoryRemoveRequest, HistoryRemoveResult, HistoryRequest,
-    HistoryResult, InfoRequest, InfoResult, PresenceRequest, PresenceResult, PresenceStatsRequest,
-    PresenceStatsResult, PublishRequest, PublishResponse, PublishResult, RawJson, RefreshRequest,
-    RefreshResult, Reply, RpcRequest, RpcResult, SubscribeOptionOverride, SubscribeRequest,
-    SubscribeResult, UnsubscribeRequest, UnsubscribeResult,
+    ApiHistoryResult, ApiPublishResult, BatchRequest, BatchResult, BroadcastRequest,
+    BroadcastResult, ChannelInfo, ChannelsRequest, ChannelsResult, Command, ConnectionsRequest,
+    ConnectionsResult, DisconnectRequest, DisconnectResult, ErrorBody, HistoryRemoveRequest,
+    HistoryRemoveResult, HistoryRequest, InfoRequest, InfoResult, PresenceRequest, PresenceResult,
+    PresenceStatsRequest, PresenceStatsResult, PublishRequest, PublishResponse, RawJson,
+    RefreshRequest, RefreshResult, Reply, RpcRequest, RpcResult, SubscribeOptionOverride,
+    SubscribeRequest, SubscribeResult, UnsubscribeRequest, UnsubscribeResult,
 };
 
 /// Most commands of one `batch` (with `parallel`) or channels of one
@@ -91,19 +91,19 @@ impl ApiExecutor {
         channel: &str,
         data: Bytes,
         opts: ApiPublish,
-    ) -> Result<PublishResult, ApiError> {
+    ) -> Result<ApiPublishResult, ApiError> {
         self.check_channel(channel)?;
         // Payload rules (`publication_data_format`: empty data is refused unless
         // the channel is `binary`) are the engine's, shared with client publishes.
         let position = self.node.publish(channel, data, opts).await?;
-        Ok(PublishResult::from(position))
+        Ok(ApiPublishResult::from(position))
     }
 
     /// `publish`.
     ///
     /// # Errors
     /// 107 (no channel, no data, bad base64), 102, 100.
-    pub async fn publish(&self, req: PublishRequest) -> Result<PublishResult, ApiError> {
+    pub async fn publish(&self, req: PublishRequest) -> Result<ApiPublishResult, ApiError> {
         if req.channel.is_empty() {
             return Err(ApiError::BadRequest);
         }
@@ -261,7 +261,7 @@ impl ApiExecutor {
     /// # Errors
     /// 107 (no channel), 102, 108 (history off), 112 (`since` of another
     /// epoch), 100.
-    pub async fn history(&self, req: HistoryRequest) -> Result<HistoryResult, ApiError> {
+    pub async fn history(&self, req: HistoryRequest) -> Result<ApiHistoryResult, ApiError> {
         self.check_channel(&req.channel)?;
         let filter = HistoryFilter {
             since: req.since.map(Into::into),
@@ -269,7 +269,7 @@ impl ApiExecutor {
             reverse: req.reverse,
         };
         let history = self.node.history(&req.channel, filter).await?;
-        Ok(HistoryResult {
+        Ok(ApiHistoryResult {
             publications: history.publications.into_iter().map(Into::into).collect(),
             epoch: history.position.epoch,
             offset: history.position.offset,

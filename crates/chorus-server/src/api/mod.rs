@@ -49,7 +49,7 @@ pub const ERROR_MODE_HEADER: &str = "x-centrifugo-error-mode";
 /// A server API method, as named in `/api/<method>` routes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum Method {
+pub enum ApiMethod {
     /// `publish`.
     Publish,
     /// `broadcast`.
@@ -82,7 +82,7 @@ pub enum Method {
     Connections,
 }
 
-impl Method {
+impl ApiMethod {
     /// Every method.
     pub const ALL: [Self; 15] = [
         Self::Publish,
@@ -179,25 +179,25 @@ fn encode<T: Serialize>(result: Result<T, ApiError>) -> Result<Box<RawValue>, Ca
 /// executes it and encodes the result.
 pub(crate) async fn call_json(
     executor: &ApiExecutor,
-    method: Method,
+    method: ApiMethod,
     body: &[u8],
 ) -> Result<Box<RawValue>, CallError> {
     match method {
-        Method::Publish => encode(executor.publish(decode(body)?).await),
-        Method::Broadcast => encode(executor.broadcast(decode(body)?).await),
-        Method::Subscribe => encode(executor.subscribe(decode(body)?).await),
-        Method::Unsubscribe => encode(executor.unsubscribe(decode(body)?).await),
-        Method::Disconnect => encode(executor.disconnect(decode(body)?).await),
-        Method::Refresh => encode(executor.refresh(decode(body)?).await),
-        Method::Presence => encode(executor.presence(decode(body)?).await),
-        Method::PresenceStats => encode(executor.presence_stats(decode(body)?).await),
-        Method::History => encode(executor.history(decode(body)?).await),
-        Method::HistoryRemove => encode(executor.history_remove(decode(body)?).await),
-        Method::Channels => encode(executor.channels(decode(body)?).await),
-        Method::Info => encode(executor.info(decode(body)?).await),
-        Method::Rpc => encode(executor.rpc(decode(body)?).await),
-        Method::Batch => encode(Ok(executor.batch(decode(body)?).await)),
-        Method::Connections => encode(executor.connections(decode(body)?).await),
+        ApiMethod::Publish => encode(executor.publish(decode(body)?).await),
+        ApiMethod::Broadcast => encode(executor.broadcast(decode(body)?).await),
+        ApiMethod::Subscribe => encode(executor.subscribe(decode(body)?).await),
+        ApiMethod::Unsubscribe => encode(executor.unsubscribe(decode(body)?).await),
+        ApiMethod::Disconnect => encode(executor.disconnect(decode(body)?).await),
+        ApiMethod::Refresh => encode(executor.refresh(decode(body)?).await),
+        ApiMethod::Presence => encode(executor.presence(decode(body)?).await),
+        ApiMethod::PresenceStats => encode(executor.presence_stats(decode(body)?).await),
+        ApiMethod::History => encode(executor.history(decode(body)?).await),
+        ApiMethod::HistoryRemove => encode(executor.history_remove(decode(body)?).await),
+        ApiMethod::Channels => encode(executor.channels(decode(body)?).await),
+        ApiMethod::Info => encode(executor.info(decode(body)?).await),
+        ApiMethod::Rpc => encode(executor.rpc(decode(body)?).await),
+        ApiMethod::Batch => encode(Ok(executor.batch(decode(body)?).await)),
+        ApiMethod::Connections => encode(executor.connections(decode(body)?).await),
     }
 }
 
@@ -255,7 +255,7 @@ async fn handle_method(
         || headers
             .get(ERROR_MODE_HEADER)
             .is_some_and(|v| v.as_bytes() == b"transport");
-    let Some(method) = Method::from_name(&name) else {
+    let Some(method) = ApiMethod::from_name(&name) else {
         return error_response(&ApiError::NotFound, transport);
     };
     let body = match read_body(body) {
@@ -263,7 +263,9 @@ async fn handle_method(
         Err(status) => return plain_error(status),
     };
     match call_json(&state.executor, method, &body).await {
-        Ok(raw) if method == Method::Batch => json_response(StatusCode::OK, raw.get().to_owned()),
+        Ok(raw) if method == ApiMethod::Batch => {
+            json_response(StatusCode::OK, raw.get().to_owned())
+        }
         Ok(raw) => json_response(StatusCode::OK, format!(r#"{{"result":{}}}"#, raw.get())),
         Err(CallError::Api(e)) => error_response(&e, transport),
         Err(CallError::Decode) => plain_error(StatusCode::BAD_REQUEST),
@@ -280,7 +282,7 @@ async fn handle_method(
 pub fn router(node: Node, config: &HttpApiConfig) -> Router {
     let state = ApiState {
         executor: ApiExecutor::new(node),
-        transport_errors: config.error_mode == "transport",
+        transport_errors: config.error_mode.known() == Some(crate::config::ErrorMode::Transport),
     };
     let trimmed = config.handler_prefix.trim_end_matches('/');
     let prefix = if trimmed.is_empty() || trimmed.starts_with('/') {
@@ -312,11 +314,11 @@ mod tests {
 
     #[test]
     fn method_names_and_numbers() {
-        for m in Method::ALL {
-            assert_eq!(Method::from_name(m.name()), Some(m));
+        for m in ApiMethod::ALL {
+            assert_eq!(ApiMethod::from_name(m.name()), Some(m));
         }
-        assert_eq!(Method::from_name("Publish"), None);
-        assert_eq!(Method::Refresh.legacy_number(), Some(12));
-        assert_eq!(Method::Batch.legacy_number(), None);
+        assert_eq!(ApiMethod::from_name("Publish"), None);
+        assert_eq!(ApiMethod::Refresh.legacy_number(), Some(12));
+        assert_eq!(ApiMethod::Batch.legacy_number(), None);
     }
 }

@@ -2,13 +2,13 @@
 
 /// Why a token was not accepted.
 ///
-/// The client protocol maps these to codes: [`TokenError::Expired`] →
-/// error 109 (token expired); [`TokenError::Invalid`] → disconnect 3500 on
-/// connect / refresh, error 103 on subscribe; [`TokenError::Unavailable`] →
+/// The client protocol maps these to codes: [`JwtError::Expired`] →
+/// error 109 (token expired); [`JwtError::Invalid`] → disconnect 3500 on
+/// connect / refresh, error 103 on subscribe; [`JwtError::Unavailable`] →
 /// internal error 100 (temporary).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum TokenError {
+pub enum JwtError {
     /// `exp` is in the past.
     #[error("token expired")]
     Expired,
@@ -20,12 +20,12 @@ pub enum TokenError {
     Unavailable(String),
 }
 
-impl TokenError {
+impl JwtError {
     pub(crate) fn invalid(reason: impl Into<String>) -> Self {
         Self::Invalid(reason.into())
     }
 
-    /// `true` for [`TokenError::Expired`].
+    /// `true` for [`JwtError::Expired`].
     pub fn is_expired(&self) -> bool {
         matches!(self, Self::Expired)
     }
@@ -34,7 +34,7 @@ impl TokenError {
 /// A token setting that cannot be used (bad PEM key, bad regex, …).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{key}: {message}")]
-pub struct TokenConfigError {
+pub struct JwtConfigError {
     /// Dotted config key.
     pub key: String,
     /// What is wrong.

@@ -3,7 +3,7 @@
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Map, Value};
 
-use super::TokenError;
+use super::JwtError;
 use super::verifier::now_unix;
 
 /// Signs arbitrary claims with any supported algorithm and an optional `kid`.
@@ -12,11 +12,11 @@ pub fn sign_claims(
     algorithm: Algorithm,
     key: &EncodingKey,
     kid: Option<&str>,
-) -> Result<String, TokenError> {
+) -> Result<String, JwtError> {
     let mut header = Header::new(algorithm);
     header.kid = kid.map(str::to_owned);
     jsonwebtoken::encode(&header, claims, key)
-        .map_err(|e| TokenError::invalid(format!("cannot sign token: {e}")))
+        .map_err(|e| JwtError::invalid(format!("cannot sign token: {e}")))
 }
 
 /// Options for [`hs256_connect_token`].
@@ -43,7 +43,7 @@ pub struct ConnectTokenOptions {
 /// }).unwrap();
 /// assert_eq!(token.split('.').count(), 3);
 /// ```
-pub fn hs256_connect_token(secret: &str, opts: &ConnectTokenOptions) -> Result<String, TokenError> {
+pub fn hs256_connect_token(secret: &str, opts: &ConnectTokenOptions) -> Result<String, JwtError> {
     let mut claims = base_claims(&opts.user, opts.ttl_seconds);
     if let Some(info) = &opts.info {
         claims.insert("info".to_owned(), info.clone());
@@ -66,7 +66,7 @@ pub fn hs256_subscribe_token(
     user: &str,
     channel: &str,
     ttl_seconds: Option<i64>,
-) -> Result<String, TokenError> {
+) -> Result<String, JwtError> {
     let mut claims = base_claims(user, ttl_seconds);
     claims.insert("channel".to_owned(), Value::from(channel));
     sign_claims(

@@ -8,7 +8,7 @@ use jsonwebtoken::DecodingKey;
 use jsonwebtoken::jwk::Jwk;
 use tokio::sync::Mutex;
 
-use super::TokenError;
+use super::JwtError;
 
 /// How long fetched keys are trusted.
 pub const JWKS_CACHE_TTL: Duration = Duration::from_secs(3600);
@@ -69,7 +69,7 @@ impl JwksClient {
     }
 
     /// The key for `kid`, fetching the set when needed.
-    pub async fn key(&self, kid: &str) -> Result<Arc<DecodingKey>, TokenError> {
+    pub async fn key(&self, kid: &str) -> Result<Arc<DecodingKey>, JwtError> {
         let mut cache = self.cache.lock().await;
         let fresh = cache.fetched_at.is_some_and(|t| t.elapsed() < self.ttl);
         if fresh {
@@ -80,7 +80,7 @@ impl JwksClient {
                 .fetched_at
                 .is_some_and(|t| t.elapsed() < MIN_REFETCH_INTERVAL)
             {
-                return Err(TokenError::invalid(format!("unknown key id {kid:?}")));
+                return Err(JwtError::invalid(format!("unknown key id {kid:?}")));
             }
         }
         let keys = self.fetch().await?;
@@ -91,10 +91,10 @@ impl JwksClient {
             .keys
             .get(kid)
             .cloned()
-            .ok_or_else(|| TokenError::invalid(format!("unknown key id {kid:?}")))
+            .ok_or_else(|| JwtError::invalid(format!("unknown key id {kid:?}")))
     }
 
-    async fn fetch(&self) -> Result<HashMap<String, Arc<DecodingKey>>, TokenError> {
+    async fn fetch(&self) -> Result<HashMap<String, Arc<DecodingKey>>, JwtError> {
         match self.fetch_once().await {
             Ok(keys) => Ok(keys),
             Err(first) => {
@@ -104,8 +104,8 @@ impl JwksClient {
         }
     }
 
-    async fn fetch_once(&self) -> Result<HashMap<String, Arc<DecodingKey>>, TokenError> {
-        let unavailable = |e: String| TokenError::Unavailable(format!("JWKS {}: {e}", self.url));
+    async fn fetch_once(&self) -> Result<HashMap<String, Arc<DecodingKey>>, JwtError> {
+        let unavailable = |e: String| JwtError::Unavailable(format!("JWKS {}: {e}", self.url));
         let response = self
             .http
             .get(&self.url)

@@ -1,6 +1,6 @@
 //! JWT authentication (Centrifugo-compatible connection and subscription tokens).
 //!
-//! * [`TokenVerifier`] checks signatures (HS256/384/512, RS256/384/512,
+//! * [`JwtVerifier`] checks signatures (HS256/384/512, RS256/384/512,
 //!   ES256/384, or any JWKS key type including EdDSA), `exp`/`nbf`,
 //!   audience and issuer (exact or regex), and extracts claims.
 //! * ES512 is not supported (the `jsonwebtoken` crate has no P-521).
@@ -9,6 +9,7 @@
 mod claims;
 mod error;
 mod generate;
+mod grants;
 mod jwks;
 mod keys;
 mod verifier;
@@ -16,9 +17,10 @@ mod verifier;
 pub use claims::{
     BoolValue, ConnectTokenClaims, SubscribeOptionOverride, SubscribeOptions, SubscribeTokenClaims,
 };
-pub use error::{TokenConfigError, TokenError};
+pub use error::{JwtConfigError, JwtError};
 pub use generate::{ConnectTokenOptions, hs256_connect_token, hs256_subscribe_token, sign_claims};
+pub use grants::JwtTokens;
 pub use jsonwebtoken::{Algorithm, EncodingKey};
 pub use jwks::{JWKS_CACHE_TTL, JWKS_REQUEST_TIMEOUT, JwksClient};
 pub use keys::{parse_ecdsa_public_key, parse_rsa_public_key};
-pub use verifier::TokenVerifier;
+pub use verifier::JwtVerifier;

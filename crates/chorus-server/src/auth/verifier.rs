@@ -10,17 +10,17 @@ use serde::de::DeserializeOwned;
 
 use super::claims::{RawConnectClaims, RawSubscribeClaims, StandardClaims};
 use super::{
-    ConnectTokenClaims, JwksClient, SubscribeTokenClaims, TokenConfigError, TokenError,
+    ConnectTokenClaims, JwksClient, JwtConfigError, JwtError, SubscribeTokenClaims,
     parse_ecdsa_public_key, parse_rsa_public_key,
 };
-use crate::config::{ClientConfig, TokenConfig};
+use crate::config::{ClientSection, Pattern, TokenConfig};
 
 /// Verifies connection and subscription JWTs as Centrifugo does.
 ///
 /// Built from `client.token` (and `client.subscription_token` when it is
 /// enabled). Cheap to clone; share one per server.
 #[derive(Debug, Clone)]
-pub struct TokenVerifier {
+pub struct JwtVerifier {
     connect: Arc<KeySet>,
     subscribe: Arc<KeySet>,
     skip_signature: bool,
@@ -41,9 +41,9 @@ struct KeySet {
     user_id_claim: Option<String>,
 }
 
-impl TokenVerifier {
+impl JwtVerifier {
     /// Builds the verifier from the `client` section.
-    pub fn from_config(client: &ClientConfig) -> Result<Self, TokenConfigError> {
+    pub fn from_config(client: &ClientSection) -> Result<Self, JwtConfigError> {
         let connect = Arc::new(KeySet::new(&client.token, "client.token")?);
         let subscribe = if client.subscription_token.enabled {
             Arc::new(KeySet::new(
@@ -61,7 +61,7 @@ impl TokenVerifier {
     }
 
     /// A verifier using one key set for both token kinds.
-    pub fn new(token: &TokenConfig) -> Result<Self, TokenConfigError> {
+    pub fn new(token: &TokenConfig) -> Result<Self, JwtConfigError> {
         let keys = Arc::new(KeySet::new(token, "client.token")?);
         Ok(Self {
             connect: Arc::clone(&keys),
@@ -80,14 +80,14 @@ impl TokenVerifier {
     /// Verifies a connection token.
     ///
     /// Rejects tokens carrying a `channel` claim (that is a subscription token).
-    pub async fn verify_connect(&self, token: &str) -> Result<ConnectTokenClaims, TokenError> {
+    pub async fn verify_connect(&self, token: &str) -> Result<ConnectTokenClaims, JwtError> {
         let parsed = self.verify(&self.connect, token).await?;
         let raw: RawConnectClaims = parse_claims(&parsed.payload)?;
         match &raw.channel {
             None | Some(serde_json::Value::Null) => {}
             Some(serde_json::Value::String(s)) if s.is_empty() => {}
             Some(_) => {
-                return Err(TokenError::invalid(
+                return Err(JwtError::invalid(
                     "connection token must not contain a channel claim",
                 ));
             }
@@ -111,12 +111,13 @@ impl TokenVerifier {
     }
 
     /// Verifies a subscription token; `channel` is required.
-    pub async fn verify_subscribe(&self, token: &str) -> Result<SubscribeTokenClaims, TokenError> {
+    pub async fn verify_subscribe(&self, token: &str) -> Result<SubscribeTokenClaims, JwtError> {
         let parsed = self.verify(&self.subscribe, token).await?;
         let raw: RawSubscribeClaims = parse_claims(&parsed.payload)?;
-        let channel = raw.channel.filter(|c| !c.is_empty()).ok_or_else(|| {
-            TokenError::invalid("subscription token must contain a channel claim")
-        })?;
+        let channel = raw
+            .channel
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| JwtError::invalid("subscription token must contain a channel claim"))?;
         let std = parsed.standard;
         Ok(SubscribeTokenClaims {
             sub: parsed.user,
@@ -135,18 +136,18 @@ impl TokenVerifier {
         })
     }
 
-    async fn verify(&self, keys: &KeySet, token: &str) -> Result<Parsed, TokenError> {
+    async fn verify(&self, keys: &KeySet, token: &str) -> Result<Parsed, JwtError> {
         let mut parts = token.split('.');
         let (Some(header_b64), Some(payload_b64), Some(signature), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
         else {
-            return Err(TokenError::invalid("malformed token"));
+            return Err(JwtError::invalid("malformed token"));
         };
         let header = jsonwebtoken::decode_header(token)
-            .map_err(|e| TokenError::invalid(format!("bad header: {e}")))?;
+            .map_err(|e| JwtError::invalid(format!("bad header: {e}")))?;
         let payload = URL_SAFE_NO_PAD
             .decode(payload_b64.trim_end_matches('='))
-            .map_err(|_| TokenError::invalid("payload is not base64url"))?;
+            .map_err(|_| JwtError::invalid("payload is not base64url"))?;
 
         if !self.skip_signature {
             let message = &token[..header_b64.len() + 1 + payload_b64.len()];
@@ -159,12 +160,12 @@ impl TokenVerifier {
             && exp > 0
             && now >= exp
         {
-            return Err(TokenError::Expired);
+            return Err(JwtError::Expired);
         }
         if let Some(nbf) = standard.nbf
             && nbf > now
         {
-            return Err(TokenError::invalid("token is not valid yet (nbf)"));
+            return Err(JwtError::invalid("token is not valid yet (nbf)"));
         }
         keys.check_audience(&standard.aud)?;
         keys.check_issuer(standard.iss.as_deref())?;
@@ -176,7 +177,7 @@ impl TokenVerifier {
                     None | Some(serde_json::Value::Null) => String::new(),
                     Some(serde_json::Value::String(s)) => s.clone(),
                     Some(_) => {
-                        return Err(TokenError::invalid(format!(
+                        return Err(JwtError::invalid(format!(
                             "user id claim {claim:?} must be a string"
                         )));
                     }
@@ -197,8 +198,8 @@ struct Parsed {
     user: String,
 }
 
-fn parse_claims<T: DeserializeOwned>(payload: &[u8]) -> Result<T, TokenError> {
-    serde_json::from_slice(payload).map_err(|e| TokenError::invalid(format!("bad claims: {e}")))
+fn parse_claims<T: DeserializeOwned>(payload: &[u8]) -> Result<T, JwtError> {
+    serde_json::from_slice(payload).map_err(|e| JwtError::invalid(format!("bad claims: {e}")))
 }
 
 pub(crate) fn now_unix() -> i64 {
@@ -212,28 +213,26 @@ fn verify_with(
     alg: Algorithm,
     message: &str,
     signature: &str,
-) -> Result<(), TokenError> {
+) -> Result<(), JwtError> {
     match jsonwebtoken::crypto::verify(signature, message.as_bytes(), key, alg) {
         Ok(true) => Ok(()),
-        Ok(false) => Err(TokenError::invalid("signature mismatch")),
-        Err(e) => Err(TokenError::invalid(format!("signature check failed: {e}"))),
+        Ok(false) => Err(JwtError::invalid("signature mismatch")),
+        Err(e) => Err(JwtError::invalid(format!("signature check failed: {e}"))),
     }
 }
 
 impl KeySet {
-    fn new(t: &TokenConfig, prefix: &str) -> Result<Self, TokenConfigError> {
-        let err = |key: &str, message: String| TokenConfigError {
+    fn new(t: &TokenConfig, prefix: &str) -> Result<Self, JwtConfigError> {
+        let err = |key: &str, message: String| JwtConfigError {
             key: format!("{prefix}.{key}"),
             message,
         };
         let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
-        let regex = |key: &str, s: &str| -> Result<Option<Regex>, TokenConfigError> {
-            if s.is_empty() {
-                return Ok(None);
+        let regex = |key: &str, p: &Pattern| -> Result<Option<Regex>, JwtConfigError> {
+            match p.error() {
+                Some(e) => Err(err(key, format!("invalid regular expression: {e}"))),
+                None => Ok(p.regex().cloned()),
             }
-            Regex::new(s)
-                .map(Some)
-                .map_err(|e| err(key, format!("invalid regular expression: {e}")))
         };
         let rsa = if t.rsa_public_key.is_empty() {
             None
@@ -268,16 +267,16 @@ impl KeySet {
         header: &Header,
         message: &str,
         signature: &str,
-    ) -> Result<(), TokenError> {
+    ) -> Result<(), JwtError> {
         let alg = header.alg;
         if let Some(jwks) = &self.jwks {
             let kid = header
                 .kid
                 .as_deref()
-                .ok_or_else(|| TokenError::invalid("token has no kid (JWKS is configured)"))?;
+                .ok_or_else(|| JwtError::invalid("token has no kid (JWKS is configured)"))?;
             let key = jwks.key(kid).await?;
             if key.family() != alg.family() {
-                return Err(TokenError::invalid(format!(
+                return Err(JwtError::invalid(format!(
                     "algorithm {alg:?} does not match the key type of kid {kid:?}"
                 )));
             }
@@ -286,7 +285,7 @@ impl KeySet {
         match alg {
             Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => {
                 let Some(secret) = &self.hmac else {
-                    return Err(TokenError::invalid("no HMAC secret key configured"));
+                    return Err(JwtError::invalid("no HMAC secret key configured"));
                 };
                 let current =
                     verify_with(&DecodingKey::from_secret(secret), alg, message, signature);
@@ -303,48 +302,46 @@ impl KeySet {
                 let key = self
                     .rsa
                     .as_ref()
-                    .ok_or_else(|| TokenError::invalid("no RSA public key configured"))?;
+                    .ok_or_else(|| JwtError::invalid("no RSA public key configured"))?;
                 verify_with(key, alg, message, signature)
             }
             Algorithm::ES256 | Algorithm::ES384 => {
                 let key = self
                     .ecdsa
                     .as_ref()
-                    .ok_or_else(|| TokenError::invalid("no ECDSA public key configured"))?;
+                    .ok_or_else(|| JwtError::invalid("no ECDSA public key configured"))?;
                 verify_with(key, alg, message, signature)
             }
-            other => Err(TokenError::invalid(format!(
+            other => Err(JwtError::invalid(format!(
                 "unsupported algorithm {other:?}"
             ))),
         }
     }
 
-    fn check_audience(&self, aud: &[String]) -> Result<(), TokenError> {
+    fn check_audience(&self, aud: &[String]) -> Result<(), JwtError> {
         if let Some(expected) = &self.audience
             && !aud.iter().any(|a| a == expected)
         {
-            return Err(TokenError::invalid("audience mismatch"));
+            return Err(JwtError::invalid("audience mismatch"));
         }
         if let Some(re) = &self.audience_re
             && !aud.iter().any(|a| re.is_match(a))
         {
-            return Err(TokenError::invalid(
-                "audience does not match audience_regex",
-            ));
+            return Err(JwtError::invalid("audience does not match audience_regex"));
         }
         Ok(())
     }
 
-    fn check_issuer(&self, iss: Option<&str>) -> Result<(), TokenError> {
+    fn check_issuer(&self, iss: Option<&str>) -> Result<(), JwtError> {
         if let Some(expected) = &self.issuer
             && iss != Some(expected.as_str())
         {
-            return Err(TokenError::invalid("issuer mismatch"));
+            return Err(JwtError::invalid("issuer mismatch"));
         }
         if let Some(re) = &self.issuer_re
             && !iss.is_some_and(|i| re.is_match(i))
         {
-            return Err(TokenError::invalid("issuer does not match issuer_regex"));
+            return Err(JwtError::invalid("issuer does not match issuer_regex"));
         }
         Ok(())
     }

@@ -4,55 +4,37 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ChannelOptions, Config, GoDuration, RedisConfig};
+use super::{
+    BrokerType, Choice, GoDuration, NamespaceOptions, PresenceManagerType, RedisConfig,
+    ServerConfig,
+};
 
 /// `broker`: when `enabled`, replaces the engine's broker.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct BrokerConfig {
     /// Use this section instead of `engine` for PUB/SUB and history.
     pub enabled: bool,
     /// `memory`, `redis` or `nats`.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: Choice<BrokerType>,
     /// Redis options, used when `type` is `redis`.
     pub redis: RedisConfig,
     /// NATS options, used when `type` is `nats`.
     pub nats: NatsBrokerConfig,
 }
 
-impl Default for BrokerConfig {
-    fn default() -> Self {
-        Self {
-            enabled: false,
-            kind: "memory".to_owned(),
-            redis: RedisConfig::default(),
-            nats: NatsBrokerConfig::default(),
-        }
-    }
-}
-
 /// `presence_manager`: when `enabled`, replaces the engine's presence manager.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PresenceManagerConfig {
     /// Use this section instead of `engine` for presence.
     pub enabled: bool,
     /// `memory` or `redis`.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: Choice<PresenceManagerType>,
     /// Redis options, used when `type` is `redis`.
     pub redis: RedisConfig,
-}
-
-impl Default for PresenceManagerConfig {
-    fn default() -> Self {
-        Self {
-            enabled: false,
-            kind: "memory".to_owned(),
-            redis: RedisConfig::default(),
-        }
-    }
 }
 
 /// `broker.nats`: an at-most-once PUB/SUB broker over NATS (no history).
@@ -80,32 +62,51 @@ impl Default for NatsBrokerConfig {
     }
 }
 
-/// The broker kind in effect: `broker.type` when `broker.enabled`, else
-/// `engine.type`.
-pub fn effective_broker(config: &Config) -> (&str, &RedisConfig) {
+/// The broker in effect and the section that configures it: `broker` when
+/// `broker.enabled`, else `engine`.
+pub fn effective_broker(config: &ServerConfig) -> (&'static str, Choice<BrokerType>, &RedisConfig) {
     if config.broker.enabled {
-        (config.broker.kind.as_str(), &config.broker.redis)
+        ("broker", config.broker.kind.clone(), &config.broker.redis)
     } else {
-        (config.engine.kind.as_str(), &config.engine.redis)
+        (
+            "engine",
+            engine_choice(&config.engine.kind),
+            &config.engine.redis,
+        )
     }
 }
 
-/// The presence manager kind in effect: `presence_manager.type` when enabled,
-/// else `engine.type`.
-pub fn effective_presence(config: &Config) -> (&str, &RedisConfig) {
+/// The presence manager in effect and the section that configures it:
+/// `presence_manager` when enabled, else `engine`.
+pub fn effective_presence(
+    config: &ServerConfig,
+) -> (&'static str, Choice<PresenceManagerType>, &RedisConfig) {
     if config.presence_manager.enabled {
         (
-            config.presence_manager.kind.as_str(),
+            "presence_manager",
+            config.presence_manager.kind.clone(),
             &config.presence_manager.redis,
         )
     } else {
-        (config.engine.kind.as_str(), &config.engine.redis)
+        (
+            "engine",
+            engine_choice(&config.engine.kind),
+            &config.engine.redis,
+        )
+    }
+}
+
+/// The engine's choice as a broker or presence manager choice.
+fn engine_choice<T: From<super::EngineType>>(engine: &Choice<super::EngineType>) -> Choice<T> {
+    match engine {
+        Choice::Known(kind) => Choice::Known(T::from(*kind)),
+        Choice::Unknown(text) => Choice::Unknown(text.clone()),
     }
 }
 
 /// What of a channel's options needs a stream (history), which a NATS broker
 /// does not keep.
-fn needs_history(o: &ChannelOptions) -> Option<&'static str> {
+fn needs_history(o: &NamespaceOptions) -> Option<&'static str> {
     if o.history_size > 0 || o.history_ttl > GoDuration::ZERO {
         Some("history_size/history_ttl")
     } else if o.force_recovery || o.allow_recovery {
@@ -118,38 +119,36 @@ fn needs_history(o: &ChannelOptions) -> Option<&'static str> {
 }
 
 /// Problems of the `broker` and `presence_manager` sections.
-pub(super) fn problems(config: &Config) -> Vec<String> {
+pub(super) fn problems(config: &ServerConfig) -> Vec<String> {
     let mut p = Vec::new();
-    if config.broker.enabled && !matches!(config.broker.kind.as_str(), "memory" | "redis" | "nats")
+    if config.broker.enabled
+        && let Some(text) = config.broker.kind.unknown()
     {
         p.push(format!(
-            "broker.type: unknown or unsupported broker {:?} (expected \"memory\", \"redis\" or \"nats\")",
-            config.broker.kind
+            "broker.type: unknown or unsupported broker {text:?} (expected \"memory\", \"redis\" or \"nats\")"
         ));
     }
     if config.presence_manager.enabled
-        && !matches!(config.presence_manager.kind.as_str(), "memory" | "redis")
+        && let Some(text) = config.presence_manager.kind.unknown()
     {
         p.push(format!(
-            "presence_manager.type: unknown presence manager {:?} (expected \"memory\" or \"redis\")",
-            config.presence_manager.kind
+            "presence_manager.type: unknown presence manager {text:?} (expected \"memory\" or \"redis\")"
         ));
     }
-    for (section, enabled, kind, redis) in [
+    for (section, redis_used, redis) in [
         (
             "broker",
-            config.broker.enabled,
-            config.broker.kind.as_str(),
+            config.broker.enabled && config.broker.kind == Choice::Known(BrokerType::Redis),
             &config.broker.redis,
         ),
         (
             "presence_manager",
-            config.presence_manager.enabled,
-            config.presence_manager.kind.as_str(),
+            config.presence_manager.enabled
+                && config.presence_manager.kind == Choice::Known(PresenceManagerType::Redis),
             &config.presence_manager.redis,
         ),
     ] {
-        if enabled && kind == "redis" {
+        if redis_used {
             if redis.address.is_empty() && redis.cluster_address.is_empty() {
                 p.push(format!("{section}.redis: set address or cluster_address"));
             }
@@ -158,7 +157,7 @@ pub(super) fn problems(config: &Config) -> Vec<String> {
             }
         }
     }
-    if config.broker.enabled && config.broker.kind == "nats" {
+    if config.broker.enabled && config.broker.kind == Choice::Known(BrokerType::Nats) {
         let n = &config.broker.nats;
         if !(n.url.starts_with("nats://") || n.url.starts_with("tls://")) {
             p.push(format!(

@@ -2,7 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::GoDuration;
+use super::{
+    Choice, DeltaType, ForceRecoveryMode, GoDuration, Pattern, PublicationDataFormat,
+    SubscriptionType,
+};
 
 /// Options of one channel namespace (or of channels without a namespace).
 ///
@@ -11,7 +14,7 @@ use super::GoDuration;
 /// without a token, a proxy or an explicit `allow_*` option.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct ChannelOptions {
+pub struct NamespaceOptions {
     /// Enable presence.
     pub presence: bool,
     /// Emit join/leave events.
@@ -33,7 +36,7 @@ pub struct ChannelOptions {
     /// Allow clients to ask for recovery (needs history).
     pub allow_recovery: bool,
     /// `stream` (default when empty) or `cache`.
-    pub force_recovery_mode: String,
+    pub force_recovery_mode: Choice<ForceRecoveryMode>,
     /// Recover from cache automatically (needs `force_recovery` and `cache` mode).
     pub auto_cache_recover: bool,
     /// Authenticated clients may subscribe.
@@ -61,15 +64,15 @@ pub struct ChannelOptions {
     /// Allow `channel#user1,user2` user-limited channels.
     pub allow_user_limited_channels: bool,
     /// Regex the channel name (after `ns:`) must match.
-    pub channel_regex: String,
+    pub channel_regex: Pattern,
     /// Allowed delta compression types; only `fossil`.
-    pub allowed_delta_types: Vec<String>,
+    pub allowed_delta_types: Vec<Choice<DeltaType>>,
     /// Mark all publications as delta candidates.
     pub delta_publish: bool,
     /// Allow publication tag filters.
     pub allow_tags_filter: bool,
-    /// `""`, `json`, `json_object` or `binary`.
-    pub publication_data_format: String,
+    /// `""` (the `channel` section's format), `json`, `json_object` or `binary`.
+    pub publication_data_format: Choice<PublicationDataFormat>,
     /// Use the subscribe proxy.
     pub subscribe_proxy_enabled: bool,
     /// Name of the subscribe proxy.
@@ -89,7 +92,7 @@ pub struct ChannelOptions {
     /// Bidirectional subscribe stream proxy.
     pub subscribe_stream_proxy_bidirectional: bool,
     /// `stream` (default when empty), `map`, `map_clients`, `map_users`, `shared_poll`.
-    pub subscription_type: String,
+    pub subscription_type: Choice<SubscriptionType>,
     /// Map subscription options (experimental, free-form).
     pub map: serde_json::Map<String, serde_json::Value>,
     /// Shared poll options (experimental, free-form).
@@ -142,10 +145,32 @@ impl PublishThrottleConfig {
     }
 }
 
-impl ChannelOptions {
+impl NamespaceOptions {
     /// `true` when history is on (both size and TTL set).
     pub fn history_enabled(&self) -> bool {
         self.history_size > 0 && self.history_ttl > GoDuration::ZERO
+    }
+
+    /// The history meta TTL in effect: this namespace's own, else `global`
+    /// (`channel.history_meta_ttl`).
+    pub fn effective_history_meta_ttl(&self, global: GoDuration) -> GoDuration {
+        if self.history_meta_ttl.is_zero() {
+            global
+        } else {
+            self.history_meta_ttl
+        }
+    }
+
+    /// The publication data format in effect: this namespace's own, else
+    /// `global` (`channel.publication_data_format`).
+    pub fn effective_data_format(
+        &self,
+        global: &Choice<PublicationDataFormat>,
+    ) -> PublicationDataFormat {
+        match self.publication_data_format.value() {
+            PublicationDataFormat::Unset => global.value(),
+            own => own,
+        }
     }
 }
 
@@ -157,7 +182,7 @@ pub struct ChannelNamespace {
     pub name: String,
     /// Options of channels in this namespace.
     #[serde(flatten)]
-    pub options: ChannelOptions,
+    pub options: NamespaceOptions,
 }
 
 /// `channel`: channel naming and options.
@@ -165,7 +190,7 @@ pub struct ChannelNamespace {
 #[serde(default)]
 pub struct ChannelConfig {
     /// Options of channels without a namespace.
-    pub without_namespace: ChannelOptions,
+    pub without_namespace: NamespaceOptions,
     /// Named namespaces.
     pub namespaces: Vec<ChannelNamespace>,
     /// Default history meta TTL. Default 720h.
@@ -180,8 +205,9 @@ pub struct ChannelConfig {
     pub user_boundary: String,
     /// User separator in user-limited channels. Default `,`.
     pub user_separator: String,
-    /// Global publication data format (`""`, `json`, `json_object`, `binary`).
-    pub publication_data_format: String,
+    /// Global publication data format (`""`: any non-empty payload, `json`,
+    /// `json_object`, `binary`).
+    pub publication_data_format: Choice<PublicationDataFormat>,
     /// `proxy`: the default subscribe, publish and sub_refresh proxies.
     pub proxy: super::proxy::ChannelProxyConfig,
 }
@@ -189,7 +215,7 @@ pub struct ChannelConfig {
 impl Default for ChannelConfig {
     fn default() -> Self {
         Self {
-            without_namespace: ChannelOptions::default(),
+            without_namespace: NamespaceOptions::default(),
             namespaces: Vec::new(),
             history_meta_ttl: GoDuration::from_hours(720),
             max_length: 255,
@@ -197,7 +223,7 @@ impl Default for ChannelConfig {
             namespace_boundary: ":".to_owned(),
             user_boundary: "#".to_owned(),
             user_separator: ",".to_owned(),
-            publication_data_format: String::new(),
+            publication_data_format: Choice::default(),
             proxy: super::proxy::ChannelProxyConfig::default(),
         }
     }
@@ -206,7 +232,7 @@ impl Default for ChannelConfig {
 impl ChannelConfig {
     /// Options for a namespace name; `""` means channels without namespace.
     /// `None` when the namespace is not configured.
-    pub fn namespace_options(&self, name: &str) -> Option<&ChannelOptions> {
+    pub fn namespace_options(&self, name: &str) -> Option<&NamespaceOptions> {
         if name.is_empty() {
             return Some(&self.without_namespace);
         }
@@ -219,13 +245,13 @@ impl ChannelConfig {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::{Config, ConfigFormat};
+    use crate::config::{ConfigFormat, ServerConfig};
 
-    fn load(throttle: &str) -> Config {
+    fn load(throttle: &str) -> ServerConfig {
         let text = format!(
             r#"{{"channel": {{"namespaces": [{{"name": "chat", "publish_throttle": {throttle}}}]}}}}"#
         );
-        let loaded = Config::from_str_format(&text, ConfigFormat::Json).unwrap();
+        let loaded = ServerConfig::from_str_format(&text, ConfigFormat::Json).unwrap();
         assert!(loaded.unknown_keys.is_empty(), "{:?}", loaded.unknown_keys);
         loaded.config
     }
@@ -235,7 +261,7 @@ mod tests {
         let cfg =
             load(r#"{"per_user": {"rate": 5, "interval": "2s"}, "per_channel": {"rate": 50}}"#);
         cfg.validate().unwrap();
-        let node = crate::engine::node_config(&cfg);
+        let node = crate::node_setup::node_config(&cfg);
         let chat = &node.channels.namespaces["chat"];
         let per_user = chat.publish_throttle_per_user.unwrap();
         assert_eq!((per_user.rate, per_user.interval.as_secs()), (5, 2));

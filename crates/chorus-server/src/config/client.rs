@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::GoDuration;
+use super::{GoDuration, Pattern};
 
 /// Key material and claim checks for JWT verification
 /// (`client.token` and `client.subscription_token`).
@@ -20,11 +20,11 @@ pub struct TokenConfig {
     /// Required exact `aud`.
     pub audience: String,
     /// Regex the `aud` must match.
-    pub audience_regex: String,
+    pub audience_regex: Pattern,
     /// Required exact `iss`.
     pub issuer: String,
     /// Regex the `iss` must match.
-    pub issuer_regex: String,
+    pub issuer_regex: Pattern,
     /// Claim holding the user id instead of `sub` (must match `^[a-zA-Z_]+$`).
     pub user_id_claim: String,
     /// Previous HMAC secret, still accepted during key rotation.
@@ -70,7 +70,7 @@ pub struct PersonalChannelConfig {
 /// `client`: options for client connections.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct ClientConfig {
+pub struct ClientSection {
     /// Connection token verification.
     pub token: TokenConfig,
     /// Subscription token verification (when `enabled`).
@@ -129,7 +129,7 @@ pub struct ClientConfig {
     pub rate_limit: super::rate_limit::RateLimitConfig,
 }
 
-impl Default for ClientConfig {
+impl Default for ClientSection {
     fn default() -> Self {
         Self {
             token: TokenConfig::default(),

@@ -2,46 +2,17 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::GoDuration;
+use super::{Choice, EngineType, GoDuration};
 
 /// `engine`: which engine keeps history, presence and does PUB/SUB.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct EngineConfig {
     /// `memory` (default) or `redis`.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: Choice<EngineType>,
     /// Redis options, used when `type` is `redis`.
     pub redis: RedisConfig,
-}
-
-impl Default for EngineConfig {
-    fn default() -> Self {
-        Self {
-            kind: "memory".to_owned(),
-            redis: RedisConfig::default(),
-        }
-    }
-}
-
-/// A parsed `engine.type`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EngineType {
-    /// Single-node, in-process engine.
-    Memory,
-    /// Redis engine.
-    Redis,
-}
-
-impl EngineConfig {
-    /// The configured engine type, or `None` for an unknown name.
-    pub fn engine_type(&self) -> Option<EngineType> {
-        match self.kind.as_str() {
-            "memory" => Some(EngineType::Memory),
-            "redis" => Some(EngineType::Redis),
-            _ => None,
-        }
-    }
 }
 
 /// `engine.redis`: Redis connection options (parsed and validated only).

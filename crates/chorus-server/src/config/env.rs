@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-use super::ConfigError;
+use super::ServerConfigError;
 use super::keys::{OBJECT_ARRAYS, array_item_template, join, known_tree};
 
 /// Recognised prefixes, in increasing priority.
@@ -45,7 +45,7 @@ struct ItemTarget {
 pub(super) fn apply_env(
     root: &mut Value,
     vars: &[(String, String)],
-) -> Result<Vec<String>, ConfigError> {
+) -> Result<Vec<String>, ServerConfigError> {
     // Relevant variables ordered by prefix priority (stable within one prefix).
     let mut relevant: Vec<(&str, &str, &str)> = Vec::new(); // (full name, suffix, value)
     for prefix in PREFIXES {
@@ -179,8 +179,8 @@ pub(crate) fn parse_go_bool(s: &str) -> Option<bool> {
     }
 }
 
-fn convert(var: &str, raw: &str, kind: Kind) -> Result<Value, ConfigError> {
-    let err = |message: String| ConfigError::Env {
+fn convert(var: &str, raw: &str, kind: Kind) -> Result<Value, ServerConfigError> {
+    let err = |message: String| ServerConfigError::Env {
         var: var.to_owned(),
         message,
     };

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 /// Why configuration could not be loaded or is invalid.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum ConfigError {
+pub enum ServerConfigError {
     /// An explicitly given config file does not exist.
     #[error("config file {} not found", path.display())]
     NotFound {
@@ -78,7 +78,7 @@ fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-impl ConfigError {
+impl ServerConfigError {
     /// The individual problems (validation problems or unknown keys); a
     /// single-element list for other errors.
     pub fn problems(&self) -> Vec<String> {

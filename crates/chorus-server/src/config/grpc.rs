@@ -7,6 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::{Choice, ErrorMode};
+
 /// Default largest inbound gRPC message (the gRPC default, 4 MiB).
 pub const DEFAULT_GRPC_MAX_RECEIVE_MESSAGE_SIZE: usize = 4 * 1024 * 1024;
 
@@ -45,7 +47,7 @@ pub struct GrpcApiConfig {
     /// Empty: no authentication (Centrifugo's default for gRPC).
     pub key: String,
     /// `""` (errors inside responses) or `"transport"` (gRPC status codes).
-    pub error_mode: String,
+    pub error_mode: Choice<ErrorMode>,
     /// Largest inbound message in bytes; 0 = 4 MiB.
     pub max_receive_message_size: usize,
     /// Serve gRPC server reflection (unsupported: a configuration error).
@@ -61,7 +63,7 @@ impl Default for GrpcApiConfig {
             address: String::new(),
             port: 10000,
             key: String::new(),
-            error_mode: String::new(),
+            error_mode: Choice::default(),
             max_receive_message_size: 0,
             reflection: false,
             tls: GrpcTlsConfig::default(),
@@ -123,10 +125,9 @@ fn effective_limit(configured: usize) -> usize {
 /// Problems in the gRPC sections, one message each (used by validation).
 pub(super) fn problems(api: &GrpcApiConfig, uni: &UniGrpcConfig) -> Vec<String> {
     let mut p = Vec::new();
-    if !matches!(api.error_mode.as_str(), "" | "transport") {
+    if let Some(text) = api.error_mode.unknown() {
         p.push(format!(
-            "grpc_api.error_mode: unknown mode {:?} (expected \"\" or \"transport\")",
-            api.error_mode
+            "grpc_api.error_mode: unknown mode {text:?} (expected \"\" or \"transport\")"
         ));
     }
     if api.tls.enabled {
@@ -164,7 +165,7 @@ mod tests {
         let mut api = GrpcApiConfig::default();
         api.tls.enabled = true;
         api.reflection = true;
-        api.error_mode = "loud".into();
+        api.error_mode = Choice::from("loud");
         let mut uni = UniGrpcConfig::default();
         uni.tls.enabled = true;
         let p = problems(&api, &uni);

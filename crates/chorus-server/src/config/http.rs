@@ -1,9 +1,9 @@
 //! HTTP-facing sections: `http_server`, `http_api`, `websocket`, `admin`,
 //! `prometheus` and `health`.
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::GoDuration;
+use super::{Choice, ErrorMode, GoDuration};
 
 /// `http_server`: where the server listens.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,8 +17,7 @@ pub struct HttpServerConfig {
     pub internal_address: String,
     /// Port for internal endpoints; `""` serves them on `port`. Centrifugo
     /// keeps this as a string; numbers are accepted too.
-    #[serde(deserialize_with = "string_or_number")]
-    pub internal_port: String,
+    pub internal_port: InternalPort,
 }
 
 impl Default for HttpServerConfig {
@@ -27,23 +26,58 @@ impl Default for HttpServerConfig {
             address: String::new(),
             port: 8000,
             internal_address: String::new(),
-            internal_port: String::new(),
+            internal_port: InternalPort::Unset,
         }
     }
 }
 
-/// Accepts `"9000"` or `9000` for a string field.
-fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum StrOrNum {
-        S(String),
-        N(u64),
+/// `http_server.internal_port`, parsed when the file is read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum InternalPort {
+    /// `""`: internal endpoints share `http_server.port`.
+    #[default]
+    Unset,
+    /// A port of its own for internal endpoints.
+    Port(u16),
+    /// Text that is not a port number; validation reports it.
+    Invalid(String),
+}
+
+impl InternalPort {
+    fn parse(text: &str) -> Self {
+        if text.is_empty() {
+            Self::Unset
+        } else {
+            text.parse()
+                .map_or_else(|_| Self::Invalid(text.to_owned()), Self::Port)
+        }
     }
-    Ok(match StrOrNum::deserialize(d)? {
-        StrOrNum::S(s) => s,
-        StrOrNum::N(n) => n.to_string(),
-    })
+}
+
+impl Serialize for InternalPort {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Unset => serializer.serialize_str(""),
+            Self::Port(port) => serializer.serialize_str(&port.to_string()),
+            Self::Invalid(text) => serializer.serialize_str(text),
+        }
+    }
+}
+
+/// Accepts `"9000"` or `9000`.
+impl<'de> Deserialize<'de> for InternalPort {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum StrOrNum {
+            S(String),
+            N(u64),
+        }
+        Ok(match StrOrNum::deserialize(d)? {
+            StrOrNum::S(s) => Self::parse(&s),
+            StrOrNum::N(n) => Self::parse(&n.to_string()),
+        })
+    }
 }
 
 /// `http_api`: the server HTTP API.
@@ -57,7 +91,7 @@ pub struct HttpApiConfig {
     /// API key (`X-API-Key` / `Authorization: apikey <key>`).
     pub key: String,
     /// `""` (errors inside 200 responses) or `"transport"` (HTTP status codes).
-    pub error_mode: String,
+    pub error_mode: Choice<ErrorMode>,
     /// Serve on the external port even if `http_server.internal_port` is set.
     pub external: bool,
     /// Skip API key checks (development only).
@@ -70,7 +104,7 @@ impl Default for HttpApiConfig {
             disabled: false,
             handler_prefix: "/api".to_owned(),
             key: String::new(),
-            error_mode: String::new(),
+            error_mode: Choice::default(),
             external: false,
             insecure: false,
         }

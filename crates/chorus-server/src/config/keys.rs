@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{ChannelNamespace, Config, RpcNamespace};
+use super::{ChannelNamespace, RpcNamespace, ServerConfig};
 
 /// Arrays whose items are objects with a known shape, addressable by
 /// their `name` in environment variables.
@@ -11,7 +11,7 @@ pub(super) const OBJECT_ARRAYS: [&str; 3] = ["channel.namespaces", "rpc.namespac
 
 /// The default configuration as a JSON tree: every known key is present.
 pub(super) fn known_tree() -> Value {
-    serde_json::to_value(Config::default()).unwrap_or(Value::Null)
+    serde_json::to_value(ServerConfig::default()).unwrap_or(Value::Null)
 }
 
 /// The shape of one item of an object array at `path`.

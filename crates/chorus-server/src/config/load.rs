@@ -1,11 +1,11 @@
-//! Reading configuration files and assembling the final [`Config`].
+//! Reading configuration files and assembling the final [`ServerConfig`].
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::{Config, ConfigError, env, keys};
+use super::{ServerConfig, ServerConfigError, env, keys};
 
 /// Default config file path (relative to the working directory).
 pub const DEFAULT_CONFIG_PATH: &str = "config.json";
@@ -53,7 +53,7 @@ impl fmt::Display for ConfigFormat {
 #[non_exhaustive]
 pub struct LoadedConfig {
     /// The merged configuration (not yet validated).
-    pub config: Config,
+    pub config: ServerConfig,
     /// The file that was read, if any.
     pub file: Option<PathBuf>,
     /// Unknown keys in the file, as dotted paths (`channel.namespaces[0].foo`).
@@ -137,7 +137,7 @@ impl ConfigLoader {
     }
 
     /// Loads the configured file (or defaults when the optional file is missing).
-    pub fn load(&self) -> Result<LoadedConfig, ConfigError> {
+    pub fn load(&self) -> Result<LoadedConfig, ServerConfigError> {
         let path = self
             .path
             .clone()
@@ -146,16 +146,16 @@ impl ConfigLoader {
             Ok(text) => Some(text),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 if self.explicit {
-                    return Err(ConfigError::NotFound { path });
+                    return Err(ServerConfigError::NotFound { path });
                 }
                 None
             }
-            Err(source) => return Err(ConfigError::Io { path, source }),
+            Err(source) => return Err(ServerConfigError::Io { path, source }),
         };
         match text {
             Some(text) => {
                 let format = ConfigFormat::from_path(&path)
-                    .ok_or_else(|| ConfigError::UnsupportedFormat { path: path.clone() })?;
+                    .ok_or_else(|| ServerConfigError::UnsupportedFormat { path: path.clone() })?;
                 let mut loaded = self.load_str(&text, format)?;
                 loaded.file = Some(path);
                 Ok(loaded)
@@ -165,19 +165,23 @@ impl ConfigLoader {
     }
 
     /// Loads from configuration text instead of a file.
-    pub fn load_str(&self, text: &str, format: ConfigFormat) -> Result<LoadedConfig, ConfigError> {
+    pub fn load_str(
+        &self,
+        text: &str,
+        format: ConfigFormat,
+    ) -> Result<LoadedConfig, ServerConfigError> {
         self.assemble(parse_text(text, format)?)
     }
 
-    fn assemble(&self, mut root: Value) -> Result<LoadedConfig, ConfigError> {
+    fn assemble(&self, mut root: Value) -> Result<LoadedConfig, ServerConfigError> {
         let unknown_keys = keys::unknown_keys(&root);
         let unknown_env = env::apply_env(&mut root, &self.env)?;
         for (path, value) in &self.overrides {
             keys::set_path(&mut root, path, value.clone());
         }
-        let config: Config = serde_path_to_error::deserialize(root).map_err(|e| {
+        let config: ServerConfig = serde_path_to_error::deserialize(root).map_err(|e| {
             let path = e.path().to_string();
-            ConfigError::Type {
+            ServerConfigError::Type {
                 path,
                 message: e.into_inner().to_string(),
             }
@@ -192,8 +196,8 @@ impl ConfigLoader {
 }
 
 /// Parses text into a JSON tree; an empty document is an empty object.
-fn parse_text(text: &str, format: ConfigFormat) -> Result<Value, ConfigError> {
-    let parse_err = |message: String| ConfigError::Parse {
+fn parse_text(text: &str, format: ConfigFormat) -> Result<Value, ServerConfigError> {
+    let parse_err = |message: String| ServerConfigError::Parse {
         format: format.name(),
         message,
     };
@@ -218,8 +222,11 @@ fn parse_text(text: &str, format: ConfigFormat) -> Result<Value, ConfigError> {
 }
 
 /// Serializes a JSON tree in the given format.
-pub(super) fn value_to_string(value: &Value, format: ConfigFormat) -> Result<String, ConfigError> {
-    let ser = |e: String| ConfigError::Serialize(e);
+pub(super) fn value_to_string(
+    value: &Value,
+    format: ConfigFormat,
+) -> Result<String, ServerConfigError> {
+    let ser = |e: String| ServerConfigError::Serialize(e);
     match format {
         ConfigFormat::Json => serde_json::to_string_pretty(value)
             .map(|s| s + "\n")

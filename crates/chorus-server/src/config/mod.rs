@@ -3,12 +3,12 @@
 //! The configuration is read from a JSON, YAML or TOML file (chosen by the
 //! file extension), then overridden by environment variables
 //! (`CENTRIFUGO_…`, then `CHORUS_…`), then by command-line flags. Keys and
-//! defaults follow Centrifugo v6; see [`Config`] for the sections.
+//! defaults follow Centrifugo v6; see [`ServerConfig`] for the sections.
 //!
 //! ```
-//! use chorus_server::config::{Config, ConfigFormat};
+//! use chorus_server::config::{ConfigFormat, ServerConfig};
 //!
-//! let loaded = Config::from_str_with_env(
+//! let loaded = ServerConfig::from_str_with_env(
 //!     r#"{"client": {"token": {"hmac_secret_key": "secret"}}, "colour": "blue"}"#,
 //!     ConfigFormat::Json,
 //!     [("CENTRIFUGO_HTTP_SERVER_PORT", "9000")],
@@ -21,6 +21,7 @@
 
 mod broker;
 mod channel;
+mod choice;
 mod client;
 mod duration;
 mod engine;
@@ -31,6 +32,7 @@ mod http;
 mod keys;
 mod load;
 mod log;
+mod pattern;
 mod proxy;
 mod rate_limit;
 mod rpc;
@@ -42,19 +44,25 @@ use serde::{Deserialize, Serialize};
 pub use broker::{
     BrokerConfig, NatsBrokerConfig, PresenceManagerConfig, effective_broker, effective_presence,
 };
-pub use channel::{ChannelConfig, ChannelNamespace, ChannelOptions, PublishThrottleConfig};
-pub use client::{ClientConfig, PersonalChannelConfig, SubscriptionTokenConfig, TokenConfig};
+pub use channel::{ChannelConfig, ChannelNamespace, NamespaceOptions, PublishThrottleConfig};
+pub use choice::{
+    BrokerType, Choice, DeltaType, EngineType, ErrorMode, ForceRecoveryMode, LogLevel, Named,
+    PresenceManagerType, PublicationDataFormat, SubscriptionType,
+};
+pub use client::{ClientSection, PersonalChannelConfig, SubscriptionTokenConfig, TokenConfig};
 pub use duration::{DurationParseError, GoDuration, parse_go_duration};
-pub use engine::{EngineConfig, EngineType, RedisConfig, RedisTlsConfig};
-pub use error::ConfigError;
+pub use engine::{EngineConfig, RedisConfig, RedisTlsConfig};
+pub use error::ServerConfigError;
 pub use grpc::{
     DEFAULT_GRPC_MAX_RECEIVE_MESSAGE_SIZE, GrpcApiConfig, GrpcTlsConfig, UniGrpcConfig,
 };
 pub use http::{
-    AdminConfig, HealthConfig, HttpApiConfig, HttpServerConfig, PrometheusConfig, WebsocketConfig,
+    AdminConfig, HealthConfig, HttpApiConfig, HttpServerConfig, InternalPort, PrometheusConfig,
+    WebsocketConfig,
 };
 pub use load::{ConfigFormat, ConfigLoader, DEFAULT_CONFIG_PATH, LoadedConfig};
-pub use log::{LogConfig, LogLevel};
+pub use log::LogConfig;
+pub use pattern::Pattern;
 pub use proxy::{
     ChannelProxyConfig, ClientProxyConfig, ConnectionProxy, DEFAULT_PROXY_NAME, NamedProxy,
     ProxyGrpcConfig, ProxyHttpConfig, ProxyOptions, ProxyTlsConfig, StatusToCodeTransform,
@@ -69,11 +77,11 @@ pub use transports::{
 
 /// The whole server configuration (Centrifugo v6 layout).
 ///
-/// Every field has the Centrifugo default, so `Config::default()` is a
+/// Every field has the Centrifugo default, so `ServerConfig::default()` is a
 /// working single-node configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct Config {
+pub struct ServerConfig {
     /// `http_server`: listen addresses.
     pub http_server: HttpServerConfig,
     /// `log`: logging.
@@ -85,7 +93,7 @@ pub struct Config {
     /// `presence_manager`: a presence manager separate from the engine.
     pub presence_manager: PresenceManagerConfig,
     /// `client`: client connections and tokens.
-    pub client: ClientConfig,
+    pub client: ClientSection,
     /// `channel`: channel options and namespaces.
     pub channel: ChannelConfig,
     /// `rpc`: client RPC.
@@ -119,7 +127,7 @@ pub struct Config {
     /// `shutdown`: graceful shutdown.
     pub shutdown: ShutdownConfig,
     /// `node`: this node.
-    pub node: NodeConfig,
+    pub node: NodeSection,
     /// Write the process id to this file; `""` = don't.
     pub pid_file: String,
     /// `proxies`: named proxies referenced by `*_proxy_name`.
@@ -149,14 +157,14 @@ impl Default for ShutdownConfig {
 /// `node`: identity of this node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct NodeConfig {
+pub struct NodeSection {
     /// Node name; `""` = `<hostname>_<port>`.
     pub name: String,
     /// How often node info metrics are aggregated. Default 60s.
     pub info_metrics_aggregate_interval: GoDuration,
 }
 
-impl Default for NodeConfig {
+impl Default for NodeSection {
     fn default() -> Self {
         Self {
             name: String::new(),
@@ -165,7 +173,7 @@ impl Default for NodeConfig {
     }
 }
 
-impl Config {
+impl ServerConfig {
     /// Every problem in this configuration, one precise message each
     /// (empty when valid).
     pub fn problems(&self) -> Vec<String> {
@@ -173,18 +181,21 @@ impl Config {
     }
 
     /// Checks the configuration, reporting every problem at once in
-    /// [`ConfigError::Invalid`].
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    /// [`ServerConfigError::Invalid`].
+    pub fn validate(&self) -> Result<(), ServerConfigError> {
         let problems = self.problems();
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(ConfigError::Invalid(problems))
+            Err(ServerConfigError::Invalid(problems))
         }
     }
 
     /// Parses configuration text (no environment), collecting unknown keys.
-    pub fn from_str_format(text: &str, format: ConfigFormat) -> Result<LoadedConfig, ConfigError> {
+    pub fn from_str_format(
+        text: &str,
+        format: ConfigFormat,
+    ) -> Result<LoadedConfig, ServerConfigError> {
         Self::from_str_with_env(text, format, std::iter::empty::<(String, String)>())
     }
 
@@ -193,7 +204,7 @@ impl Config {
         text: &str,
         format: ConfigFormat,
         env: I,
-    ) -> Result<LoadedConfig, ConfigError>
+    ) -> Result<LoadedConfig, ServerConfigError>
     where
         I: IntoIterator<Item = (K, V)>,
         K: Into<String>,
@@ -204,9 +215,9 @@ impl Config {
 
     /// Serializes the configuration in the given format (used by
     /// `defaultconfig` and `genconfig`).
-    pub fn to_string_format(&self, format: ConfigFormat) -> Result<String, ConfigError> {
+    pub fn to_string_format(&self, format: ConfigFormat) -> Result<String, ServerConfigError> {
         let value =
-            serde_json::to_value(self).map_err(|e| ConfigError::Serialize(e.to_string()))?;
+            serde_json::to_value(self).map_err(|e| ServerConfigError::Serialize(e.to_string()))?;
         load::value_to_string(&value, format)
     }
 
@@ -214,7 +225,7 @@ impl Config {
     pub fn value_to_string(
         value: &serde_json::Value,
         format: ConfigFormat,
-    ) -> Result<String, ConfigError> {
+    ) -> Result<String, ServerConfigError> {
         load::value_to_string(value, format)
     }
 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Config, GoDuration};
+use super::{GoDuration, ServerConfig};
 
 /// The reserved proxy name meaning "the proxy configured in `channel.proxy.*` /
 /// `rpc.proxy`".
@@ -181,7 +181,7 @@ pub struct ChannelProxyConfig {
 }
 
 /// Every problem in the proxy configuration.
-pub(super) fn problems(config: &Config) -> Vec<String> {
+pub(super) fn problems(config: &ServerConfig) -> Vec<String> {
     let mut out = Vec::new();
     let mut names = HashSet::new();
     for (i, p) in config.proxies.iter().enumerate() {
@@ -275,7 +275,7 @@ pub(super) fn problems(config: &Config) -> Vec<String> {
 /// A namespace enables a proxy by name: the name must exist, and the default
 /// proxy must be configured when it is used.
 fn check_reference(
-    config: &Config,
+    config: &ServerConfig,
     name: &str,
     default: &ProxyOptions,
     key: &str,

@@ -178,7 +178,7 @@ impl Default for UniHttpStreamConfig {
 
 /// Problems in the transport sections: routes of enabled transports must start
 /// with `/` and differ from each other and from the WebSocket route.
-pub(super) fn problems(config: &super::Config) -> Vec<String> {
+pub(super) fn problems(config: &super::ServerConfig) -> Vec<String> {
     let mut problems = Vec::new();
     let emulation = config.http_stream.enabled || config.sse.enabled;
     let routes = [
@@ -239,11 +239,11 @@ pub(super) fn problems(config: &super::Config) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::{Config, ConfigFormat};
+    use crate::config::{ConfigFormat, ServerConfig};
 
     #[test]
     fn v6_keys_and_defaults() {
-        let loaded = Config::from_str_format(
+        let loaded = ServerConfig::from_str_format(
             r#"{"sse": {"enabled": true}, "http_stream": {"max_request_body_size": 10},
                 "emulation": {"handler_prefix": "/emu"},
                 "uni_websocket": {"enabled": true, "join_push_messages": true}}"#,
@@ -270,7 +270,7 @@ mod tests {
 
     #[test]
     fn route_problems() {
-        let loaded = Config::from_str_format(
+        let loaded = ServerConfig::from_str_format(
             r#"{"sse": {"enabled": true, "handler_prefix": "/connection/websocket"},
                 "http_stream": {"enabled": true, "handler_prefix": "stream"},
                 "uni_websocket": {"enabled": true, "compression": true},

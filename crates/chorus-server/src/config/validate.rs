@@ -4,14 +4,17 @@ use std::collections::HashSet;
 
 use regex::Regex;
 
-use super::{ChannelOptions, Config, GoDuration, LogLevel, TokenConfig};
+use super::{
+    Choice, EngineType, ForceRecoveryMode, GoDuration, InternalPort, LogLevel, Named,
+    NamespaceOptions, PublicationDataFormat, ServerConfig, SubscriptionType, TokenConfig,
+};
 
 /// Namespace name rule used by Centrifugo's code (the docs omit the dot).
 const NAMESPACE_NAME_PATTERN: &str = "^[-a-zA-Z0-9_.]{2,}$";
 /// `user_id_claim` rule.
 const USER_ID_CLAIM_PATTERN: &str = "^[a-zA-Z_]+$";
 
-pub(super) fn problems(config: &Config) -> Vec<String> {
+pub(super) fn problems(config: &ServerConfig) -> Vec<String> {
     let mut p = Problems::default();
     check_top(config, &mut p);
     check_client(config, &mut p);
@@ -42,20 +45,17 @@ impl Problems {
     }
 }
 
-fn check_top(config: &Config, p: &mut Problems) {
-    if LogLevel::parse(&config.log.level).is_none() {
+fn check_top(config: &ServerConfig, p: &mut Problems) {
+    if let Some(text) = config.log.level.unknown() {
+        let names: Vec<&str> = LogLevel::NAMES.iter().map(|&(name, _)| name).collect();
         p.push(format!(
-            "log.level: unknown level {:?} (expected one of {})",
-            config.log.level,
-            LogLevel::NAMES.join(", ")
+            "log.level: unknown level {text:?} (expected one of {})",
+            names.join(", ")
         ));
     }
-    if !config.http_server.internal_port.is_empty()
-        && config.http_server.internal_port.parse::<u16>().is_err()
-    {
+    if let InternalPort::Invalid(text) = &config.http_server.internal_port {
         p.push(format!(
-            "http_server.internal_port: {:?} is not a port number",
-            config.http_server.internal_port
+            "http_server.internal_port: {text:?} is not a port number"
         ));
     }
     for (key, prefix) in [
@@ -72,10 +72,9 @@ fn check_top(config: &Config, p: &mut Problems) {
             p.push(format!("{key}: {prefix:?} must start with \"/\""));
         }
     }
-    if !matches!(config.http_api.error_mode.as_str(), "" | "transport") {
+    if let Some(text) = config.http_api.error_mode.unknown() {
         p.push(format!(
-            "http_api.error_mode: unknown mode {:?} (expected \"\" or \"transport\")",
-            config.http_api.error_mode
+            "http_api.error_mode: unknown mode {text:?} (expected \"\" or \"transport\")"
         ));
     }
     if !(-2..=9).contains(&config.websocket.compression_level) {
@@ -107,7 +106,7 @@ fn non_negative(p: &mut Problems, key: &str, d: GoDuration) {
     }
 }
 
-fn check_client(config: &Config, p: &mut Problems) {
+fn check_client(config: &ServerConfig, p: &mut Problems) {
     let c = &config.client;
     for problem in c.rate_limit.client_command.problems() {
         p.push(problem);
@@ -191,12 +190,12 @@ fn check_token(t: &TokenConfig, key: &str, p: &mut Problems) {
             )),
         }
     }
-    if !t.audience.is_empty() && !t.audience_regex.is_empty() {
+    if !t.audience.is_empty() && !t.audience_regex.as_str().is_empty() {
         p.push(format!(
             "{key}: audience and audience_regex can not be used together"
         ));
     }
-    if !t.issuer.is_empty() && !t.issuer_regex.is_empty() {
+    if !t.issuer.is_empty() && !t.issuer_regex.as_str().is_empty() {
         p.push(format!(
             "{key}: issuer and issuer_regex can not be used together"
         ));
@@ -205,9 +204,7 @@ fn check_token(t: &TokenConfig, key: &str, p: &mut Problems) {
         ("audience_regex", &t.audience_regex),
         ("issuer_regex", &t.issuer_regex),
     ] {
-        if !pattern.is_empty()
-            && let Err(e) = Regex::new(pattern)
-        {
+        if let Some(e) = pattern.error() {
             p.push(format!("{key}.{name}: invalid regular expression: {e}"));
         }
     }
@@ -233,7 +230,7 @@ fn matches_pattern(pattern: &str, s: &str) -> bool {
     Regex::new(pattern).is_ok_and(|re| re.is_match(s))
 }
 
-fn check_channels(config: &Config, p: &mut Problems) {
+fn check_channels(config: &ServerConfig, p: &mut Problems) {
     let ch = &config.channel;
     if ch.max_length == 0 {
         p.push("channel.max_length: must be positive");
@@ -286,8 +283,8 @@ fn check_channels(config: &Config, p: &mut Problems) {
     }
 }
 
-fn check_data_format(p: &mut Problems, key: &str, format: &str) {
-    if !matches!(format, "" | "json" | "json_object" | "binary") {
+fn check_data_format(p: &mut Problems, key: &str, format: &Choice<PublicationDataFormat>) {
+    if let Some(format) = format.unknown() {
         p.push(format!(
             "{key}: unknown format {format:?} (expected \"\", \"json\", \"json_object\" or \"binary\")"
         ));
@@ -295,7 +292,7 @@ fn check_data_format(p: &mut Problems, key: &str, format: &str) {
 }
 
 fn check_channel_options(
-    o: &ChannelOptions,
+    o: &NamespaceOptions,
     key: &str,
     global_meta_ttl: GoDuration,
     p: &mut Problems,
@@ -320,11 +317,7 @@ fn check_channel_options(
             o.history_ttl
         ));
     }
-    let meta_ttl = if o.history_meta_ttl.is_zero() {
-        global_meta_ttl
-    } else {
-        o.history_meta_ttl
-    };
+    let meta_ttl = o.effective_history_meta_ttl(global_meta_ttl);
     if ttl_set && !meta_ttl.is_zero() && o.history_ttl > meta_ttl {
         p.push(format!(
             "{key}.history_ttl ({}) must not exceed the history meta TTL ({meta_ttl})",
@@ -344,19 +337,19 @@ fn check_channel_options(
             ));
         }
     }
-    if !matches!(o.force_recovery_mode.as_str(), "" | "stream" | "cache") {
+    if let Some(text) = o.force_recovery_mode.unknown() {
         p.push(format!(
-            "{key}.force_recovery_mode: unknown mode {:?} (expected \"stream\" or \"cache\")",
-            o.force_recovery_mode
+            "{key}.force_recovery_mode: unknown mode {text:?} (expected \"stream\" or \"cache\")"
         ));
     }
-    if o.auto_cache_recover && !(o.force_recovery && o.force_recovery_mode == "cache") {
+    let cache_mode = o.force_recovery_mode == Choice::Known(ForceRecoveryMode::Cache);
+    if o.auto_cache_recover && !(o.force_recovery && cache_mode) {
         p.push(format!(
             "{key}.auto_cache_recover: requires force_recovery and force_recovery_mode \"cache\""
         ));
     }
     for t in &o.allowed_delta_types {
-        if t != "fossil" {
+        if let Some(t) = t.unknown() {
             p.push(format!(
                 "{key}.allowed_delta_types: unknown delta type {t:?} (only \"fossil\" is supported)"
             ));
@@ -372,9 +365,7 @@ fn check_channel_options(
             ));
         }
     }
-    if !o.channel_regex.is_empty()
-        && let Err(e) = Regex::new(&o.channel_regex)
-    {
+    if let Some(e) = o.channel_regex.error() {
         p.push(format!(
             "{key}.channel_regex: invalid regular expression: {e}"
         ));
@@ -384,13 +375,16 @@ fn check_channel_options(
         &format!("{key}.publication_data_format"),
         &o.publication_data_format,
     );
-    match o.subscription_type.as_str() {
-        "" | "stream" => {}
-        kind @ ("map" | "map_clients" | "map_users" | "shared_poll") => p.push(format!(
-            "{key}.subscription_type: {kind:?} is an experimental Centrifugo type that chorus does \
-             not support (use \"stream\")"
+    match &o.subscription_type {
+        Choice::Known(SubscriptionType::Stream) => {}
+        Choice::Known(kind) => p.push(format!(
+            "{key}.subscription_type: {:?} is an experimental Centrifugo type that chorus does \
+             not support (use \"stream\")",
+            kind.name()
         )),
-        other => p.push(format!("{key}.subscription_type: unknown type {other:?}")),
+        Choice::Unknown(other) => {
+            p.push(format!("{key}.subscription_type: unknown type {other:?}"));
+        }
     }
     if o.subscribe_stream_proxy_enabled {
         p.push(format!(
@@ -419,7 +413,7 @@ fn check_channel_options(
     }
 }
 
-fn check_rpc(config: &Config, p: &mut Problems) {
+fn check_rpc(config: &ServerConfig, p: &mut Problems) {
     let rpc = &config.rpc;
     if rpc.namespace_boundary.is_empty() {
         p.push("rpc.namespace_boundary: must not be empty");
@@ -445,11 +439,11 @@ fn check_rpc(config: &Config, p: &mut Problems) {
     }
 }
 
-fn check_engine(config: &Config, p: &mut Problems) {
+fn check_engine(config: &ServerConfig, p: &mut Problems) {
     let e = &config.engine;
-    match e.kind.as_str() {
-        "memory" => {}
-        "redis" => {
+    match &e.kind {
+        Choice::Known(EngineType::Memory) => {}
+        Choice::Known(EngineType::Redis) => {
             let r = &e.redis;
             let modes = [
                 !r.address.is_empty(),
@@ -491,7 +485,7 @@ fn check_engine(config: &Config, p: &mut Problems) {
             }
             non_negative(p, "engine.redis.io_timeout", r.io_timeout);
         }
-        other => p.push(format!(
+        Choice::Unknown(other) => p.push(format!(
             "engine.type: unknown engine {other:?} (expected \"memory\" or \"redis\")"
         )),
     }

@@ -79,7 +79,8 @@ impl GrpcApi {
         Self {
             executor: ApiExecutor::new(node),
             key: (!config.key.is_empty()).then(|| config.key.as_str().into()),
-            transport_errors: config.error_mode == "transport",
+            transport_errors: config.error_mode.known()
+                == Some(crate::config::ErrorMode::Transport),
         }
     }
 

@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use crate::api::types::{self as t, RawJson};
 use crate::grpc_proto::api as pb;
 
-fn position(p: pb::StreamPosition) -> t::StreamPosition {
-    t::StreamPosition {
+fn position(p: pb::StreamPosition) -> t::ApiStreamPosition {
+    t::ApiStreamPosition {
         offset: p.offset,
         epoch: p.epoch,
     }
@@ -59,7 +59,7 @@ impl From<pb::BroadcastRequest> for t::BroadcastRequest {
 
 impl From<pb::SubscribeOptionOverride> for t::SubscribeOptionOverride {
     fn from(o: pb::SubscribeOptionOverride) -> Self {
-        let value = |v: Option<pb::BoolValue>| v.map(|v| t::BoolValue { value: v.value });
+        let value = |v: Option<pb::BoolValue>| v.map(|v| t::ApiBoolValue { value: v.value });
         Self {
             presence: value(o.presence),
             join_leave: value(o.join_leave),
@@ -226,8 +226,8 @@ impl From<t::ErrorBody> for pb::Error {
     }
 }
 
-impl From<t::PublishResult> for pb::PublishResult {
-    fn from(r: t::PublishResult) -> Self {
+impl From<t::ApiPublishResult> for pb::PublishResult {
+    fn from(r: t::ApiPublishResult) -> Self {
         Self {
             offset: r.offset,
             epoch: r.epoch,
@@ -314,8 +314,8 @@ impl From<t::Publication> for pb::Publication {
     }
 }
 
-impl From<t::HistoryResult> for pb::HistoryResult {
-    fn from(r: t::HistoryResult) -> Self {
+impl From<t::ApiHistoryResult> for pb::HistoryResult {
+    fn from(r: t::ApiHistoryResult) -> Self {
         Self {
             publications: r.publications.into_iter().map(Into::into).collect(),
             epoch: r.epoch,

@@ -20,7 +20,6 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
 use crate::config::{GrpcApiConfig, UniGrpcConfig};
-use crate::server::ServeError;
 
 pub use api::GrpcApi;
 pub use uni::UniGrpc;
@@ -85,14 +84,12 @@ pub(crate) async fn run_api(
     node: Node,
     config: GrpcApiConfig,
     stop: watch::Receiver<bool>,
-) -> Result<(), ServeError> {
+) -> Result<(), GrpcServeError> {
     log_listening(&listener, "gRPC API");
     if config.key.is_empty() {
         tracing::info!("grpc_api.key is empty: gRPC API calls are not authenticated");
     }
-    serve_api(listener, node, &config, stopped(stop))
-        .await
-        .map_err(|e| ServeError::Serve(std::io::Error::other(e)))
+    serve_api(listener, node, &config, stopped(stop)).await
 }
 
 /// [`serve_uni`] as a task of the server (`server::run_with`).
@@ -101,9 +98,7 @@ pub(crate) async fn run_uni(
     node: Node,
     config: UniGrpcConfig,
     stop: watch::Receiver<bool>,
-) -> Result<(), ServeError> {
+) -> Result<(), GrpcServeError> {
     log_listening(&listener, "uni_grpc");
-    serve_uni(listener, node, &config, stopped(stop))
-        .await
-        .map_err(|e| ServeError::Serve(std::io::Error::other(e)))
+    serve_uni(listener, node, &config, stopped(stop)).await
 }

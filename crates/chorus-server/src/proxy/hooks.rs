@@ -8,7 +8,7 @@
 
 use super::headers::Forwarded;
 use super::{CallError, Proxy, Request, Response, pb};
-use crate::config::{Config, DEFAULT_PROXY_NAME, ProxyOptions};
+use crate::config::{DEFAULT_PROXY_NAME, ProxyOptions, ServerConfig};
 use bytes::Bytes;
 use chorus_node::{
     ChannelRules, ClientContext, ClientError, ConnectGrant, Disconnect, HandlerError, NodeBuilder,
@@ -37,12 +37,12 @@ pub enum ProxyBuildError {
 /// Proxies by name, built once each; `default` resolves to the section's own
 /// proxy (`channel.proxy.subscribe`, `rpc.proxy`, …).
 struct Registry<'a> {
-    config: &'a Config,
+    config: &'a ServerConfig,
     named: HashMap<String, Arc<Proxy>>,
 }
 
 impl<'a> Registry<'a> {
-    fn new(config: &'a Config) -> Self {
+    fn new(config: &'a ServerConfig) -> Self {
         Self {
             config,
             named: HashMap::new(),
@@ -109,12 +109,18 @@ impl Rpc {
     }
 }
 
-/// Installs the configured proxies as hooks of `builder`.
+/// Installs the configured proxies as hooks of `builder`;
+/// `rules` are the node's channel rules (namespaces), which route channel
+/// proxies.
 ///
 /// # Errors
 /// An endpoint that is not a URL, an unknown proxy name (validation catches both
 /// first), or an HTTP client that cannot be built.
-pub fn install(mut builder: NodeBuilder, config: &Config) -> Result<NodeBuilder, ProxyBuildError> {
+pub fn install(
+    mut builder: NodeBuilder,
+    config: &ServerConfig,
+    rules: ChannelRules,
+) -> Result<NodeBuilder, ProxyBuildError> {
     let mut registry = Registry::new(config);
     let client = &config.client.proxy;
     if client.connect.enabled {
@@ -140,7 +146,7 @@ pub fn install(mut builder: NodeBuilder, config: &Config) -> Result<NodeBuilder,
             .map(|ns| (ns.name.clone(), &ns.options)),
     );
     let mut channels = Channels {
-        rules: crate::engine::node_config(config).channels,
+        rules,
         subscribe: Routes::new(),
         publish: Routes::new(),
         sub_refresh: Routes::new(),

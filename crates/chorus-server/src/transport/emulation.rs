@@ -15,8 +15,8 @@
 //! broker cannot carry it. The owning node hands the commands to the session in
 //! the order they arrive.
 
-use super::TransportState;
 use super::stream::{Refused, check_origin, is_protobuf, read_body};
+use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -108,19 +108,15 @@ impl Drop for SessionGuard {
 }
 
 /// `POST /emulation`.
-pub async fn handler(
-    State(state): State<TransportState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+pub async fn handler(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     match deliver(&state, &headers, body).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(refused) => refused.into_response(),
     }
 }
 
-async fn deliver(state: &TransportState, headers: &HeaderMap, body: Body) -> Result<(), Refused> {
-    let cfg = &state.app.config;
+async fn deliver(state: &AppState, headers: &HeaderMap, body: Body) -> Result<(), Refused> {
+    let cfg = &state.config;
     check_origin(&cfg.client.allowed_origins, headers)?;
     let body = read_body(body, cfg.emulation.max_request_body_size).await?;
     let protocol = if is_protobuf(headers) {
@@ -136,7 +132,7 @@ async fn deliver(state: &TransportState, headers: &HeaderMap, body: Body) -> Res
     if frame.is_empty() {
         return Err(Refused::BadRequest("no commands".into()));
     }
-    let node = &state.app.node;
+    let node = &state.node;
     if req.node != node.info().uid {
         return node
             .forward_emulation(&req.node, &req.session, &frame)

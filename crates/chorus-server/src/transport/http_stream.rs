@@ -4,8 +4,8 @@
 //! response is a never-ending body of replies, JSON lines or varint-delimited
 //! Protobuf. Later commands arrive through the emulation endpoint.
 
-use super::TransportState;
 use super::stream::{Framing, Refused, check_origin, is_protobuf, read_body};
+use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
@@ -14,7 +14,7 @@ use http::{HeaderMap, StatusCode};
 
 /// `POST` (and `OPTIONS` preflight, answered 204).
 pub async fn handler(
-    State(state): State<TransportState>,
+    State(state): State<AppState>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
@@ -31,12 +31,12 @@ pub async fn preflight() -> StatusCode {
 }
 
 async fn start(
-    state: &TransportState,
+    state: &AppState,
     query: Option<&str>,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, Refused> {
-    let cfg = &state.app.config;
+    let cfg = &state.config;
     check_origin(&cfg.client.allowed_origins, headers)?;
     let frame = read_body(body, cfg.http_stream.max_request_body_size).await?;
     let (protocol, framing, content_type) = if is_protobuf(headers) {

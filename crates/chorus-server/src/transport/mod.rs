@@ -13,7 +13,7 @@ pub mod uni;
 pub mod uni_websocket;
 pub mod websocket;
 
-use crate::server::AppState;
+use crate::state::AppState;
 use axum::Router;
 use axum::body::Body;
 use axum::routing::{get, post};
@@ -21,28 +21,11 @@ use bytes::Bytes;
 use chorus_node::TransportInfo;
 use chorus_protocol::{Protocol, decode_commands};
 use http::HeaderMap;
-use std::sync::Arc;
 use stream::{Framing, Refused, StreamIo};
 use tokio::sync::mpsc;
 
-/// State of the HTTP transports: the server state plus this node's emulation
-/// sessions (shared by the streaming handlers and the emulation endpoint).
-#[derive(Debug, Clone)]
-pub struct TransportState {
-    /// The server state.
-    pub app: AppState,
-    /// Emulated sessions by id.
-    pub sessions: Arc<emulation::Sessions>,
-}
-
 /// The routes of the enabled HTTP transports (none when all are disabled).
 pub fn routes(app: &AppState) -> Router {
-    let state = TransportState {
-        app: app.clone(),
-        sessions: Arc::default(),
-    };
-    app.node
-        .set_emulation_sink(emulation::forwarded_sink(Arc::clone(&state.sessions)));
     let cfg = &app.config;
     let mut router = Router::new();
     if cfg.http_stream.enabled {
@@ -78,7 +61,7 @@ pub fn routes(app: &AppState) -> Router {
             post(uni::http_stream_handler),
         );
     }
-    router.with_state(state)
+    router.with_state(app.clone())
 }
 
 /// Starts an emulated session whose connect command(s) are `frame` and returns
@@ -87,7 +70,7 @@ pub fn routes(app: &AppState) -> Router {
 /// # Errors
 /// [`Refused::BadRequest`] when `frame` holds no valid commands.
 pub(crate) fn start_emulated(
-    state: &TransportState,
+    state: &AppState,
     name: &'static str,
     protocol: Protocol,
     framing: Framing,
@@ -115,6 +98,6 @@ pub(crate) fn start_emulated(
     let transport = TransportInfo::new(name, protocol)
         .with_session(session)
         .with_request(stream::upgrade_request(headers, query));
-    state.app.node.serve(transport, io);
+    state.node.serve(transport, io);
     Ok(body)
 }

@@ -4,8 +4,8 @@
 //! `\r\n`, then each reply as `data: <json>\n\n`. Later commands arrive through the
 //! emulation endpoint.
 
-use super::TransportState;
 use super::stream::{Framing, Refused, check_origin, read_body};
+use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
@@ -15,7 +15,7 @@ use http::{HeaderMap, Method};
 
 /// `GET` with `cf_connect`, or `POST` with the commands as the body.
 pub async fn handler(
-    State(state): State<TransportState>,
+    State(state): State<AppState>,
     method: Method,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -51,13 +51,13 @@ pub async fn connect_payload(
 }
 
 async fn start(
-    state: &TransportState,
+    state: &AppState,
     method: &Method,
     query: Option<&str>,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, Refused> {
-    let cfg = &state.app.config;
+    let cfg = &state.config;
     check_origin(&cfg.client.allowed_origins, headers)?;
     let frame = connect_payload(method, query, body, cfg.sse.max_request_body_size).await?;
     let body = super::start_emulated(

@@ -5,8 +5,8 @@
 //! `connect` push first, empty pushes as pings, a disconnect push at the end.
 //! Connect errors become disconnect pushes (the HTTP status stays 200).
 
-use super::TransportState;
 use super::stream::{Framing, Refused, StreamIo, check_origin, read_body};
+use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
@@ -24,7 +24,7 @@ pub fn parse_connect(payload: &[u8]) -> Result<ConnectRequest, Refused> {
 }
 
 fn start_uni(
-    state: &TransportState,
+    state: &AppState,
     name: &'static str,
     framing: Framing,
     connect: ConnectRequest,
@@ -39,18 +39,18 @@ fn start_uni(
     let (io, body) = StreamIo::new(framing, preamble, None, None);
     let transport = TransportInfo::unidirectional(name, Protocol::Json, connect)
         .with_request(super::stream::upgrade_request(headers, query));
-    state.app.node.serve(transport, io);
+    state.node.serve(transport, io);
     body
 }
 
 /// `POST /connection/uni_http_stream`.
 pub async fn http_stream_handler(
-    State(state): State<TransportState>,
+    State(state): State<AppState>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let cfg = &state.app.config;
+    let cfg = &state.config;
     let connect = async {
         check_origin(&cfg.client.allowed_origins, &headers)?;
         let payload = read_body(body, cfg.uni_http_stream.max_request_body_size).await?;
@@ -74,13 +74,13 @@ pub async fn http_stream_handler(
 
 /// `GET` (with `cf_connect`) or `POST` `/connection/uni_sse`.
 pub async fn sse_handler(
-    State(state): State<TransportState>,
+    State(state): State<AppState>,
     method: Method,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let cfg = &state.app.config;
+    let cfg = &state.config;
     let limit = cfg.uni_sse.max_request_body_size;
     let connect = async {
         check_origin(&cfg.client.allowed_origins, &headers)?;

@@ -5,8 +5,8 @@
 //! present (otherwise the engine reads the first message), and maps the
 //! `uni_websocket` section to the transport's options.
 
-use super::TransportState;
 use super::stream::{check_origin, upgrade_request};
+use crate::state::AppState;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
@@ -16,13 +16,13 @@ use std::time::Duration;
 
 /// The upgrade handler.
 pub async fn handler(
-    State(state): State<TransportState>,
+    State(state): State<AppState>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let cfg = &state.app.config.uni_websocket;
-    if let Err(refused) = check_origin(&state.app.config.client.allowed_origins, &headers) {
+    let cfg = &state.config.uni_websocket;
+    if let Err(refused) = check_origin(&state.config.client.allowed_origins, &headers) {
         return refused.into_response();
     }
     let request = upgrade_request(&headers, query.as_deref());
@@ -40,5 +40,5 @@ pub async fn handler(
         .join_push_messages(cfg.join_push_messages)
         .disconnect_push(!cfg.disable_disconnect_push)
         .closing_handshake(!cfg.disable_closing_handshake);
-    accept_uni_websocket(&state.app.node, upgrade, request, from_query, &options)
+    accept_uni_websocket(&state.node, upgrade, request, from_query, &options)
 }

@@ -6,7 +6,7 @@
 //! applies the limits and runs the connection.
 
 use crate::config::WebsocketConfig;
-use crate::server::AppState;
+use crate::state::AppState;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};

@@ -2,25 +2,26 @@
 //! reach real WebSocket subscribers, live node stats and the embedded assets.
 
 use chorus_protocol::Protocol;
-use chorus_server::config::{Config, ConfigFormat};
-use chorus_server::server::{AppState, router};
+use chorus_server::config::{ConfigFormat, ServerConfig};
+use chorus_server::server::router;
+use chorus_server::state::AppState;
 use chorus_testkit::ProtocolClient;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 
-fn config(admin: &str) -> Config {
+fn config(admin: &str) -> ServerConfig {
     let text = format!(
         r#"{{"client": {{"insecure": true}}, "admin": {admin},
             "channel": {{"without_namespace": {{"presence": true}}}}}}"#
     );
-    let cfg = Config::from_str_format(&text, ConfigFormat::Json)
+    let cfg = ServerConfig::from_str_format(&text, ConfigFormat::Json)
         .unwrap()
         .config;
     cfg.validate().unwrap();
     cfg
 }
 
-async fn start(config: Config) -> SocketAddr {
+async fn start(config: ServerConfig) -> SocketAddr {
     let app = router(AppState::new(config).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -167,7 +168,7 @@ async fn ui_is_embedded_and_served_under_the_prefix() {
 
 #[tokio::test]
 async fn admin_is_off_by_default() {
-    let addr = start(Config::default()).await;
+    let addr = start(ServerConfig::default()).await;
     let resp = reqwest::get(format!("http://{addr}/admin/init"))
         .await
         .unwrap();

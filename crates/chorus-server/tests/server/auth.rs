@@ -4,10 +4,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chorus_server::auth::{
-    Algorithm, ConnectTokenOptions, EncodingKey, TokenError, TokenVerifier, hs256_connect_token,
+    Algorithm, ConnectTokenOptions, EncodingKey, JwtError, JwtVerifier, hs256_connect_token,
     hs256_subscribe_token, sign_claims,
 };
-use chorus_server::config::{ClientConfig, TokenConfig};
+use chorus_server::config::{ClientSection, TokenConfig};
 use serde_json::{Value, json};
 
 const SECRET: &str = "test-secret";
@@ -26,8 +26,8 @@ fn now() -> i64 {
         .as_secs() as i64
 }
 
-fn hmac_verifier() -> TokenVerifier {
-    TokenVerifier::new(&TokenConfig {
+fn hmac_verifier() -> JwtVerifier {
+    JwtVerifier::new(&TokenConfig {
         hmac_secret_key: SECRET.to_owned(),
         ..TokenConfig::default()
     })
@@ -44,9 +44,9 @@ fn hs(claims: Value) -> String {
     .unwrap()
 }
 
-fn assert_invalid<T: std::fmt::Debug>(r: Result<T, TokenError>, needle: &str) {
+fn assert_invalid<T: std::fmt::Debug>(r: Result<T, JwtError>, needle: &str) {
     match r {
-        Err(TokenError::Invalid(reason)) => {
+        Err(JwtError::Invalid(reason)) => {
             assert!(
                 reason.contains(needle),
                 "reason {reason:?} should mention {needle:?}"
@@ -74,7 +74,7 @@ async fn hmac_algorithms() {
 
 #[tokio::test]
 async fn rsa_algorithms() {
-    let v = TokenVerifier::new(&TokenConfig {
+    let v = JwtVerifier::new(&TokenConfig {
         rsa_public_key: RSA_PUBLIC.to_owned(),
         ..TokenConfig::default()
     })
@@ -94,7 +94,7 @@ async fn ecdsa_algorithms() {
         (Algorithm::ES256, EC256_PRIVATE, EC256_PUBLIC),
         (Algorithm::ES384, EC384_PRIVATE, EC384_PUBLIC),
     ] {
-        let v = TokenVerifier::new(&TokenConfig {
+        let v = JwtVerifier::new(&TokenConfig {
             ecdsa_public_key: public.to_owned(),
             ..TokenConfig::default()
         })
@@ -136,7 +136,7 @@ async fn expired_and_not_yet_valid() {
     let expired = hs(json!({"sub": "1", "exp": now() - 10}));
     assert_eq!(
         v.verify_connect(&expired).await.unwrap_err(),
-        TokenError::Expired
+        JwtError::Expired
     );
     assert!(
         v.verify_subscribe(&hs(json!({"sub": "1", "channel": "c", "exp": now() - 10})))
@@ -161,7 +161,7 @@ async fn wrong_signature_and_garbage() {
     assert_invalid(v.verify_connect(&other).await, "signature");
     assert!(matches!(
         v.verify_connect("not-a-token").await,
-        Err(TokenError::Invalid(_))
+        Err(JwtError::Invalid(_))
     ));
     // Tampered payload.
     let good = hs(json!({"sub": "1"}));
@@ -194,7 +194,7 @@ async fn skip_signature_verification() {
 
 #[tokio::test]
 async fn audience_and_issuer() {
-    let v = TokenVerifier::new(&TokenConfig {
+    let v = JwtVerifier::new(&TokenConfig {
         hmac_secret_key: SECRET.to_owned(),
         audience: "chorus".to_owned(),
         issuer: "auth.example".to_owned(),
@@ -224,10 +224,10 @@ async fn audience_and_issuer() {
 
 #[tokio::test]
 async fn audience_and_issuer_regex() {
-    let v = TokenVerifier::new(&TokenConfig {
+    let v = JwtVerifier::new(&TokenConfig {
         hmac_secret_key: SECRET.to_owned(),
-        audience_regex: "^project-[0-9]+$".to_owned(),
-        issuer_regex: "^https://(a|b)\\.example$".to_owned(),
+        audience_regex: "^project-[0-9]+$".into(),
+        issuer_regex: "^https://(a|b)\\.example$".into(),
         ..TokenConfig::default()
     })
     .unwrap();
@@ -254,7 +254,7 @@ async fn audience_and_issuer_regex() {
 
 #[tokio::test]
 async fn user_id_claim() {
-    let v = TokenVerifier::new(&TokenConfig {
+    let v = JwtVerifier::new(&TokenConfig {
         hmac_secret_key: SECRET.to_owned(),
         user_id_claim: "user_id".to_owned(),
         ..TokenConfig::default()
@@ -282,18 +282,18 @@ async fn previous_hmac_key() {
         hmac_previous_secret_key_valid_until: valid_until,
         ..TokenConfig::default()
     };
-    TokenVerifier::new(&cfg(0))
+    JwtVerifier::new(&cfg(0))
         .unwrap()
         .verify_connect(&token)
         .await
         .unwrap();
-    TokenVerifier::new(&cfg(now() + 100))
+    JwtVerifier::new(&cfg(now() + 100))
         .unwrap()
         .verify_connect(&token)
         .await
         .unwrap();
     assert_invalid(
-        TokenVerifier::new(&cfg(now() - 100))
+        JwtVerifier::new(&cfg(now() - 100))
             .unwrap()
             .verify_connect(&token)
             .await,
@@ -332,11 +332,11 @@ async fn channel_claim_rules() {
 
 #[tokio::test]
 async fn separate_subscription_token_keys() {
-    let mut client = ClientConfig::default();
+    let mut client = ClientSection::default();
     client.token.hmac_secret_key = SECRET.to_owned();
     client.subscription_token.enabled = true;
     client.subscription_token.token.hmac_secret_key = "sub-secret".to_owned();
-    let v = TokenVerifier::from_config(&client).unwrap();
+    let v = JwtVerifier::from_config(&client).unwrap();
     let sub_token = hs256_subscribe_token("sub-secret", "1", "ch", Some(60)).unwrap();
     assert_eq!(v.verify_subscribe(&sub_token).await.unwrap().channel, "ch");
     let wrong = hs256_subscribe_token(SECRET, "1", "ch", Some(60)).unwrap();
@@ -364,7 +364,7 @@ async fn generated_tokens_roundtrip() {
 
 #[test]
 fn bad_keys_are_config_errors() {
-    let err = TokenVerifier::new(&TokenConfig {
+    let err = JwtVerifier::new(&TokenConfig {
         rsa_public_key: "not a pem".to_owned(),
         ..TokenConfig::default()
     })
@@ -397,7 +397,7 @@ async fn jwks_server() -> (String, Arc<AtomicUsize>) {
 #[tokio::test]
 async fn jwks_kid_selection_unknown_kid_and_caching() {
     let (url, hits) = jwks_server().await;
-    let v = TokenVerifier::new(&TokenConfig {
+    let v = JwtVerifier::new(&TokenConfig {
         jwks_public_endpoint: url,
         // Static keys are ignored when JWKS is configured.
         hmac_secret_key: SECRET.to_owned(),
@@ -439,7 +439,7 @@ async fn jwks_unreachable_is_unavailable() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
-    let v = TokenVerifier::new(&TokenConfig {
+    let v = JwtVerifier::new(&TokenConfig {
         jwks_public_endpoint: format!("http://{addr}/jwks"),
         ..TokenConfig::default()
     })
@@ -454,6 +454,6 @@ async fn jwks_unreachable_is_unavailable() {
     .unwrap();
     assert!(matches!(
         v.verify_connect(&t).await,
-        Err(TokenError::Unavailable(_))
+        Err(JwtError::Unavailable(_))
     ));
 }

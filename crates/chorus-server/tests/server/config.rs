@@ -1,6 +1,9 @@
 //! Configuration: defaults, file formats, environment, unknown keys, validation.
 
-use chorus_server::config::{Config, ConfigError, ConfigFormat, ConfigLoader, GoDuration};
+use chorus_server::config::{
+    Choice, ConfigFormat, ConfigLoader, DeltaType, EngineType, GoDuration, InternalPort, LogLevel,
+    PublicationDataFormat, ServerConfig, ServerConfigError,
+};
 
 fn secs(s: i64) -> GoDuration {
     GoDuration::from_secs(s)
@@ -8,14 +11,14 @@ fn secs(s: i64) -> GoDuration {
 
 #[test]
 fn documented_defaults() {
-    let c = Config::default();
+    let c = ServerConfig::default();
     assert_eq!(c.http_server.address, "");
     assert_eq!(c.http_server.port, 8000);
     assert_eq!(c.http_server.internal_address, "");
-    assert_eq!(c.http_server.internal_port, "");
-    assert_eq!(c.log.level, "info");
+    assert_eq!(c.http_server.internal_port, InternalPort::Unset);
+    assert_eq!(c.log.level, Choice::Known(LogLevel::Info));
     assert!(!c.log.json);
-    assert_eq!(c.engine.kind, "memory");
+    assert_eq!(c.engine.kind, Choice::Known(EngineType::Memory));
     assert_eq!(c.engine.redis.prefix, "centrifugo");
     assert_eq!(c.engine.redis.address, vec!["redis://127.0.0.1:6379"]);
     assert_eq!(c.engine.redis.connect_timeout, secs(1));
@@ -52,7 +55,10 @@ fn documented_defaults() {
     assert_eq!(ch.namespace_boundary, ":");
     assert_eq!(ch.user_boundary, "#");
     assert_eq!(ch.user_separator, ",");
-    assert_eq!(ch.publication_data_format, "");
+    assert_eq!(
+        ch.publication_data_format,
+        Choice::Known(PublicationDataFormat::Unset)
+    );
     assert!(ch.namespaces.is_empty());
     assert_eq!(ch.without_namespace, Default::default());
     assert!(!ch.without_namespace.allow_subscribe_for_client);
@@ -85,9 +91,9 @@ fn documented_defaults() {
 #[test]
 fn defaults_survive_a_roundtrip_in_every_format() {
     for format in [ConfigFormat::Json, ConfigFormat::Yaml, ConfigFormat::Toml] {
-        let text = Config::default().to_string_format(format).unwrap();
-        let loaded = Config::from_str_format(&text, format).unwrap();
-        assert_eq!(loaded.config, Config::default(), "{format}");
+        let text = ServerConfig::default().to_string_format(format).unwrap();
+        let loaded = ServerConfig::from_str_format(&text, format).unwrap();
+        assert_eq!(loaded.config, ServerConfig::default(), "{format}");
         assert!(
             loaded.unknown_keys.is_empty(),
             "{format}: {:?}",
@@ -129,7 +135,7 @@ fn json_yaml_toml_files() {
     std::fs::write(&bad, "x").unwrap();
     assert!(matches!(
         ConfigLoader::new().file(&bad).load(),
-        Err(ConfigError::UnsupportedFormat { .. })
+        Err(ServerConfigError::UnsupportedFormat { .. })
     ));
 }
 
@@ -138,32 +144,33 @@ fn missing_files() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("config.json");
     let loaded = ConfigLoader::new().optional_file(&missing).load().unwrap();
-    assert_eq!(loaded.config, Config::default());
+    assert_eq!(loaded.config, ServerConfig::default());
     assert!(loaded.file.is_none());
     assert!(matches!(
         ConfigLoader::new().file(&missing).load(),
-        Err(ConfigError::NotFound { .. })
+        Err(ServerConfigError::NotFound { .. })
     ));
 }
 
 #[test]
 fn parse_and_type_errors_are_precise() {
-    let err = Config::from_str_format("{", ConfigFormat::Json).unwrap_err();
-    assert!(matches!(err, ConfigError::Parse { .. }), "{err}");
-    let err = Config::from_str_format(
+    let err = ServerConfig::from_str_format("{", ConfigFormat::Json).unwrap_err();
+    assert!(matches!(err, ServerConfigError::Parse { .. }), "{err}");
+    let err = ServerConfig::from_str_format(
         r#"{"client": {"ping_interval": "soon"}}"#,
         ConfigFormat::Json,
     )
     .unwrap_err();
     assert!(err.to_string().contains("client.ping_interval"), "{err}");
-    let err = Config::from_str_format(r#"{"http_server": {"port": "x"}}"#, ConfigFormat::Json)
-        .unwrap_err();
+    let err =
+        ServerConfig::from_str_format(r#"{"http_server": {"port": "x"}}"#, ConfigFormat::Json)
+            .unwrap_err();
     assert!(err.to_string().contains("http_server.port"), "{err}");
 }
 
 #[test]
 fn durations_accept_integers_as_nanoseconds() {
-    let c = Config::from_str_format(
+    let c = ServerConfig::from_str_format(
         r#"{"client": {"pong_timeout": 5000000000}}"#,
         ConfigFormat::Json,
     )
@@ -209,7 +216,7 @@ fn env_overrides() {
         ("CHORUS_ALSO_NOT", "1"),
         ("PATH", "/bin"),
     ];
-    let loaded = Config::from_str_with_env(file, ConfigFormat::Json, env).unwrap();
+    let loaded = ServerConfig::from_str_with_env(file, ConfigFormat::Json, env).unwrap();
     let c = &loaded.config;
     assert_eq!(c.http_server.port, 9100, "CHORUS_ wins");
     assert_eq!(c.client.token.hmac_secret_key, "s3cret");
@@ -228,9 +235,13 @@ fn env_overrides() {
     assert_eq!(c.channel.namespaces[0].options.history_ttl, secs(60));
     assert_eq!(
         c.channel.without_namespace.allowed_delta_types,
-        vec!["fossil"]
+        vec![Choice::Known(DeltaType::Fossil)]
     );
-    assert_eq!(c.log.level, "info", "empty env var = unset");
+    assert_eq!(
+        c.log.level,
+        Choice::Known(LogLevel::Info),
+        "empty env var = unset"
+    );
     let mut unknown = loaded.unknown_env.clone();
     unknown.sort();
     assert_eq!(unknown, vec!["CENTRIFUGO_NOT_A_KEY", "CHORUS_ALSO_NOT"]);
@@ -245,7 +256,7 @@ fn env_whole_namespace_array_as_json() {
         ),
         ("CENTRIFUGO_CHANNEL_NAMESPACES_CHAT_PRESENCE", "1"),
     ];
-    let c = Config::from_str_with_env("{}", ConfigFormat::Json, env)
+    let c = ServerConfig::from_str_with_env("{}", ConfigFormat::Json, env)
         .unwrap()
         .config;
     assert_eq!(c.channel.namespaces.len(), 1);
@@ -255,7 +266,7 @@ fn env_whole_namespace_array_as_json() {
 
 #[test]
 fn env_type_errors() {
-    let err = Config::from_str_with_env(
+    let err = ServerConfig::from_str_with_env(
         "{}",
         ConfigFormat::Json,
         [("CENTRIFUGO_HTTP_SERVER_PORT", "eighty")],
@@ -281,7 +292,7 @@ fn loader_overrides_beat_env_and_file() {
 
 #[test]
 fn unknown_keys_reported_with_paths() {
-    let loaded = Config::from_str_format(
+    let loaded = ServerConfig::from_str_format(
         r#"{"colour": 1, "client": {"tokn": {}, "token": {"hmac_secret": "x"}},
             "channel": {"namespaces": [{"name": "ok"}, {"name": "x2", "presense": true}]},
             "rpc": {"namespaces": [{"name": "r1", "proxy_enable": true}]}}"#,
@@ -304,7 +315,7 @@ fn unknown_keys_reported_with_paths() {
 }
 
 fn problems_of(json: &str) -> Vec<String> {
-    Config::from_str_format(json, ConfigFormat::Json)
+    ServerConfig::from_str_format(json, ConfigFormat::Json)
         .unwrap()
         .config
         .problems()
@@ -575,11 +586,11 @@ fn every_problem_is_reported_at_once() {
     let json = r#"{"log": {"level": "loud"}, "engine": {"type": "x"},
         "client": {"ping_interval": "1s", "pong_timeout": "2s"},
         "channel": {"namespaces": [{"name": "a"}]}}"#;
-    let config = Config::from_str_format(json, ConfigFormat::Json)
+    let config = ServerConfig::from_str_format(json, ConfigFormat::Json)
         .unwrap()
         .config;
     let err = config.validate().unwrap_err();
-    let ConfigError::Invalid(problems) = &err else {
+    let ServerConfigError::Invalid(problems) = &err else {
         panic!("expected Invalid");
     };
     assert_eq!(problems.len(), 4, "{problems:#?}");

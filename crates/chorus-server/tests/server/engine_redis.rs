@@ -4,19 +4,19 @@
 
 use bytes::Bytes;
 use chorus_node::ApiPublish;
-use chorus_server::config::{Config, ConfigFormat};
+use chorus_server::config::{ConfigFormat, ServerConfig};
 use chorus_testkit::services::{RedisCluster, RedisServer};
 
-fn config(json: &str) -> Config {
+fn config(json: &str) -> ServerConfig {
     let loaded =
-        Config::from_str_with_env(json, ConfigFormat::Json, Vec::<(String, String)>::new())
+        ServerConfig::from_str_with_env(json, ConfigFormat::Json, Vec::<(String, String)>::new())
             .expect("parse");
     assert!(loaded.unknown_keys.is_empty(), "{:?}", loaded.unknown_keys);
     loaded.config.validate().expect("valid");
     loaded.config
 }
 
-fn redis_config(url: &str) -> Config {
+fn redis_config(url: &str) -> ServerConfig {
     config(&format!(
         r#"{{
             "engine": {{"type": "redis", "redis": {{"address": "{url}", "prefix": "chorus-server-test"}}}},
@@ -33,8 +33,8 @@ async fn redis_engine_from_config_is_shared_between_nodes() {
         return;
     };
     let cfg = redis_config(&redis.url());
-    let a = chorus_server::engine::build_node(&cfg).expect("node a");
-    let b = chorus_server::engine::build_node(&cfg).expect("node b");
+    let a = chorus_server::node_setup::build_node(&cfg).expect("node a");
+    let b = chorus_server::node_setup::build_node(&cfg).expect("node b");
     let pos = b
         .publish(
             "news",
@@ -69,7 +69,7 @@ async fn publish_fails_while_redis_is_down() {
     let mut cfg = redis_config(&redis.url());
     cfg.engine.redis.connect_timeout = chorus_server::config::GoDuration::from_millis(200);
     cfg.engine.redis.io_timeout = chorus_server::config::GoDuration::from_millis(300);
-    let node = chorus_server::engine::build_node(&cfg).expect("node");
+    let node = chorus_server::node_setup::build_node(&cfg).expect("node");
     redis.stop();
     let err = node
         .publish("news", Bytes::from_static(b"{}"), ApiPublish::default())
@@ -82,7 +82,7 @@ async fn publish_fails_while_redis_is_down() {
 /// start-up with a message naming the namespace and the option.
 #[test]
 fn nats_broker_with_history_namespace_is_refused() {
-    let loaded = Config::from_str_with_env(
+    let loaded = ServerConfig::from_str_with_env(
         r#"{
             "broker": {"enabled": true, "type": "nats"},
             "channel": {"namespaces": [{"name": "chat", "history_size": 10, "history_ttl": "60s"}]}
@@ -95,7 +95,7 @@ fn nats_broker_with_history_namespace_is_refused() {
     let msg = err.to_string();
     assert!(msg.contains("channel.namespaces[\"chat\"]"), "{msg}");
     assert!(msg.contains("nats"), "{msg}");
-    let loaded = Config::from_str_with_env(
+    let loaded = ServerConfig::from_str_with_env(
         r#"{"broker": {"enabled": true, "type": "nats"}, "channel": {"without_namespace": {"force_recovery": true}}}"#,
         ConfigFormat::Json,
         Vec::<(String, String)>::new(),
@@ -118,12 +118,12 @@ async fn redis_sentinel_from_config() {
     };
     let name = chorus_testkit::services::RedisSentinel::MASTER_NAME;
     let port = sentinel.sentinel_port();
-    let a = chorus_server::engine::build_node(&config(&format!(
+    let a = chorus_server::node_setup::build_node(&config(&format!(
         r#"{{"engine": {{"type": "redis", "redis": {{"address": [], "sentinel_address": "127.0.0.1:{port}", "sentinel_master_name": "{name}"}}}},
             "channel": {{"without_namespace": {{"history_size": 10, "history_ttl": "300s"}}}}}}"#
     )))
     .expect("node a");
-    let b = chorus_server::engine::build_node(&config(&format!(
+    let b = chorus_server::node_setup::build_node(&config(&format!(
         r#"{{"engine": {{"type": "redis", "redis": {{"address": "redis+sentinel://127.0.0.1:{port}?sentinel_master_name={name}"}}}},
             "channel": {{"without_namespace": {{"history_size": 10, "history_ttl": "300s"}}}}}}"#
     )))
@@ -167,8 +167,8 @@ async fn nats_broker_with_redis_presence_from_config() {
         nats.url(),
         redis.url()
     ));
-    let a = chorus_server::engine::build_node(&cfg).expect("node a");
-    let b = chorus_server::engine::build_node(&cfg).expect("node b");
+    let a = chorus_server::node_setup::build_node(&cfg).expect("node a");
+    let b = chorus_server::node_setup::build_node(&cfg).expect("node b");
     let pos = b
         .publish("news", Bytes::from_static(b"{}"), ApiPublish::default())
         .await
@@ -207,7 +207,7 @@ async fn cluster_behind_a_plain_address_is_detected() {
         cfg.engine.redis.cluster_address, urls,
         "seeded by every node"
     );
-    let state = Box::pin(chorus_server::server::AppState::start(redis_config(
+    let state = Box::pin(chorus_server::state::AppState::start(redis_config(
         &address,
     )))
     .await

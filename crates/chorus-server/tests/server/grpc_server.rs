@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chorus_server::auth::{ConnectTokenOptions, hs256_connect_token};
-use chorus_server::config::{Config, ConfigFormat};
+use chorus_server::config::{ConfigFormat, ServerConfig};
 use chorus_server::grpc_proto::api as pb;
 use chorus_server::grpc_proto::api::centrifugo_api_client::CentrifugoApiClient;
 use chorus_server::grpc_proto::unistream::centrifugo_uni_stream_client::CentrifugoUniStreamClient;
@@ -234,7 +234,7 @@ fn unsupported_grpc_options_are_config_errors() {
         r#", "error_mode": "loud""#,
     ] {
         let text = format!(r#"{{"grpc_api": {{"enabled": true {extra}}}}}"#);
-        let config = Config::from_str_format(&text, ConfigFormat::Json)
+        let config = ServerConfig::from_str_format(&text, ConfigFormat::Json)
             .unwrap()
             .config;
         let err = config.validate().unwrap_err().to_string();
@@ -244,7 +244,7 @@ fn unsupported_grpc_options_are_config_errors() {
 
 #[test]
 fn grpc_sections_load_from_file_and_environment() {
-    let loaded = Config::from_str_with_env(
+    let loaded = ServerConfig::from_str_with_env(
         r#"{"grpc_api": {"enabled": true, "max_receive_message_size": 2048}, "uni_grpc": {"port": 11001}}"#,
         ConfigFormat::Json,
         [
@@ -260,7 +260,10 @@ fn grpc_sections_load_from_file_and_environment() {
     assert!(c.grpc_api.enabled);
     assert_eq!(c.grpc_api.port, 10000);
     assert_eq!(c.grpc_api.key, "from-env");
-    assert_eq!(c.grpc_api.error_mode, "transport");
+    assert_eq!(
+        c.grpc_api.error_mode,
+        chorus_server::config::Choice::Known(chorus_server::config::ErrorMode::Transport)
+    );
     assert_eq!(c.grpc_api.receive_limit(), 2048);
     assert!(c.uni_grpc.enabled);
     assert_eq!(c.uni_grpc.port, 11001);

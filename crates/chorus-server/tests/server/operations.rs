@@ -8,15 +8,16 @@ use chorus_node::{
     PublishOptions, PublishResult,
 };
 use chorus_protocol::{ClientInfo, Command, HistoryRequest, Protocol, Publication};
-use chorus_server::config::{Config, ConfigFormat};
-use chorus_server::server::{AppState, router};
+use chorus_server::config::{ConfigFormat, ServerConfig};
+use chorus_server::server::router;
+use chorus_server::state::AppState;
 use chorus_testkit::ProtocolClient;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 const API_KEY: &str = "ops-key";
 
-fn config(extra: &str) -> Config {
+fn config(extra: &str) -> ServerConfig {
     let text = format!(
         r#"{{
         "client": {{"insecure": true {extra}}},
@@ -26,7 +27,7 @@ fn config(extra: &str) -> Config {
         "channel": {{"without_namespace": {{"history_size": 10, "history_ttl": "60s"}}}}
     }}"#
     );
-    let loaded = Config::from_str_format(&text, ConfigFormat::Json).unwrap();
+    let loaded = ServerConfig::from_str_format(&text, ConfigFormat::Json).unwrap();
     loaded.config.validate().unwrap();
     loaded.config
 }
@@ -39,7 +40,7 @@ async fn serve(state: AppState) -> SocketAddr {
     addr
 }
 
-async fn start(config: Config) -> SocketAddr {
+async fn start(config: ServerConfig) -> SocketAddr {
     serve(AppState::new(config).unwrap()).await
 }
 
@@ -150,7 +151,7 @@ async fn metrics_count_clients_messages_commands_and_api_calls() {
 
 #[tokio::test]
 async fn metrics_endpoint_is_off_by_default() {
-    let cfg = Config::default();
+    let cfg = ServerConfig::default();
     let addr = start(cfg).await;
     assert_eq!(get(addr, "/metrics").await.0, 404);
 }
@@ -342,7 +343,7 @@ async fn command_rate_limit_can_disconnect_with_3013() {
 fn zero_rate_bucket_is_refused_at_start_up() {
     let text = r#"{"client": {"rate_limit": {"client_command": {"enabled": true,
         "total": {"buckets": [{"interval": "1s", "rate": 0}]}}}}}"#;
-    let cfg = Config::from_str_format(text, ConfigFormat::Json)
+    let cfg = ServerConfig::from_str_format(text, ConfigFormat::Json)
         .unwrap()
         .config;
     let err = cfg.validate().unwrap_err().to_string();

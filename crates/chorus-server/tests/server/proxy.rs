@@ -9,8 +9,9 @@ use bytes::Bytes;
 use chorus_protocol::{
     Command, ConnectRequest, HistoryRequest, Protocol, PublishRequest, RpcRequest,
 };
-use chorus_server::config::{Config, ConfigFormat};
-use chorus_server::server::{AppState, router};
+use chorus_server::config::{ConfigFormat, ServerConfig};
+use chorus_server::server::router;
+use chorus_server::state::AppState;
 use chorus_testkit::ProtocolClient;
 use proxy_support::Backend;
 use serde_json::{Value, json};
@@ -23,7 +24,7 @@ fn proxy(url: &str) -> Value {
 
 /// A config with every proxy pointing at `b`, proxied namespace `p`, an open
 /// namespace `open`, and a closed one `closed`.
-fn config(b: &Backend, patch: impl FnOnce(&mut Value)) -> Config {
+fn config(b: &Backend, patch: impl FnOnce(&mut Value)) -> ServerConfig {
     let mut v = json!({
         "client": {
             "token": {"hmac_secret_key": "secret"},
@@ -53,14 +54,14 @@ fn config(b: &Backend, patch: impl FnOnce(&mut Value)) -> Config {
         }
     });
     patch(&mut v);
-    let config = Config::from_str_format(&v.to_string(), ConfigFormat::Json)
+    let config = ServerConfig::from_str_format(&v.to_string(), ConfigFormat::Json)
         .unwrap()
         .config;
     config.validate().unwrap();
     config
 }
 
-async fn start(config: Config) -> SocketAddr {
+async fn start(config: ServerConfig) -> SocketAddr {
     let state = AppState::new(config).unwrap();
     let app = router(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -496,7 +497,7 @@ async fn open_with_headers(addr: SocketAddr, headers: &[(&str, &str)]) -> Protoc
     ProtocolClient::from_stream(ws, Protocol::Json)
 }
 
-fn header_config(b: &Backend) -> Config {
+fn header_config(b: &Backend) -> ServerConfig {
     config(b, |v| {
         let c = &mut v["client"]["proxy"]["connect"];
         c["http_headers"] = json!(["Authorization", "X-Both", "X-All"]);
@@ -590,7 +591,7 @@ fn validation_reports_unknown_proxy_names_and_bad_endpoints() {
         "rpc": {"without_namespace": {"proxy_enabled": true}},
         "client": {"proxy": {"connect": {"enabled": true, "endpoint": ""}}}
     });
-    let config = Config::from_str_format(&text.to_string(), ConfigFormat::Json)
+    let config = ServerConfig::from_str_format(&text.to_string(), ConfigFormat::Json)
         .unwrap()
         .config;
     let problems = config.problems();
@@ -618,7 +619,7 @@ fn proxy_keys_are_known_and_env_addressable() {
         "channel": {"proxy": {"subscribe": {"endpoint": "grpc://s:1"}}},
         "rpc": {"proxy": {"endpoint": "http://r"}}
     });
-    let loaded = Config::from_str_with_env(
+    let loaded = ServerConfig::from_str_with_env(
         &text.to_string(),
         ConfigFormat::Json,
         [("CENTRIFUGO_PROXIES_AUTH_TIMEOUT", "5s")],

@@ -5,9 +5,10 @@
 
 use bytes::Bytes;
 use chorus_protocol::{Command, ConnectRequest, Protocol, PublishRequest, RpcRequest};
-use chorus_server::config::{Config, ConfigFormat};
+use chorus_server::config::{ConfigFormat, ServerConfig};
 use chorus_server::grpc_proto::proxy as pb;
-use chorus_server::server::{AppState, router};
+use chorus_server::server::router;
+use chorus_server::state::AppState;
 use chorus_testkit::ProtocolClient;
 use pb::centrifugo_proxy_server::{CentrifugoProxy, CentrifugoProxyServer};
 use serde_json::{Value, json};
@@ -168,7 +169,7 @@ async fn start(backend: SocketAddr, patch: impl FnOnce(&mut Value)) -> SocketAdd
         "rpc": {"proxy": p, "without_namespace": {"proxy_enabled": true}}
     });
     patch(&mut v);
-    let config = Config::from_str_format(&v.to_string(), ConfigFormat::Json)
+    let config = ServerConfig::from_str_format(&v.to_string(), ConfigFormat::Json)
         .unwrap()
         .config;
     config.validate().unwrap();

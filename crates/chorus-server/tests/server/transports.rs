@@ -386,7 +386,7 @@ async fn endpoint_error_statuses() {
 #[tokio::test]
 async fn transports_are_off_by_default() {
     let (addr, _state) = start(
-        chorus_server::config::Config::from_str_format(
+        chorus_server::config::ServerConfig::from_str_format(
             "{}",
             chorus_server::config::ConfigFormat::Json,
         )

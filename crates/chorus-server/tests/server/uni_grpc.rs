@@ -10,15 +10,15 @@ use bytes::Bytes;
 use chorus_node::ApiPublish;
 use chorus_protocol::{ConnectRequest, Push, SubscribeRequest};
 use chorus_server::auth::{ConnectTokenOptions, hs256_connect_token};
-use chorus_server::config::{Config, ConfigFormat};
+use chorus_server::config::{ConfigFormat, ServerConfig};
 use chorus_server::grpc_proto::api::centrifugo_api_client::CentrifugoApiClient;
 use chorus_server::grpc_proto::unistream::centrifugo_uni_stream_client::CentrifugoUniStreamClient;
-use chorus_server::server::AppState;
+use chorus_server::state::AppState;
 use tonic::Streaming;
 
 const SECRET: &str = "test-secret";
 
-fn config() -> Config {
+fn config() -> ServerConfig {
     let text = r#"{
         "client": {"token": {"hmac_secret_key": "test-secret"}},
         "uni_grpc": {"enabled": true},
@@ -28,7 +28,7 @@ fn config() -> Config {
             ]
         }
     }"#;
-    let config = Config::from_str_format(text, ConfigFormat::Json)
+    let config = ServerConfig::from_str_format(text, ConfigFormat::Json)
         .unwrap()
         .config;
     config.validate().unwrap();

@@ -7,7 +7,7 @@ use crate::support;
 use bytes::Bytes;
 use chorus_node::{ApiPublish, Disconnect};
 use chorus_protocol::Push;
-use chorus_server::server::AppState;
+use chorus_server::state::AppState;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use std::net::SocketAddr;

@@ -7,8 +7,9 @@ use chorus_protocol::{
     RpcRequest, SubscribeRequest,
 };
 use chorus_server::auth::{ConnectTokenOptions, hs256_connect_token};
-use chorus_server::config::{Config, ConfigFormat};
-use chorus_server::server::{AppState, router};
+use chorus_server::config::{ConfigFormat, ServerConfig};
+use chorus_server::server::router;
+use chorus_server::state::AppState;
 use chorus_testkit::ProtocolClient;
 use futures_util::SinkExt;
 use std::net::SocketAddr;
@@ -18,7 +19,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 const SECRET: &str = "test-secret";
 
-fn config() -> Config {
+fn config() -> ServerConfig {
     let text = r#"{
         "client": {"token": {"hmac_secret_key": "test-secret"}, "allowed_origins": ["http://allowed.test"]},
         "websocket": {"message_size_limit": 4096},
@@ -32,12 +33,12 @@ fn config() -> Config {
             "namespaces": [{"name": "secure"}]
         }
     }"#;
-    Config::from_str_format(text, ConfigFormat::Json)
+    ServerConfig::from_str_format(text, ConfigFormat::Json)
         .unwrap()
         .config
 }
 
-async fn start(config: Config) -> (SocketAddr, AppState) {
+async fn start(config: ServerConfig) -> (SocketAddr, AppState) {
     let state = AppState::new(config).unwrap();
     let app = router(state.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -397,7 +398,7 @@ async fn shutdown_sends_3001() {
 async fn redis_engine_is_built_from_the_config() {
     // The engine is available now: the state builds (Redis is contacted on first
     // use; engine_redis.rs runs it against a real server).
-    let cfg = Config::from_str_format(
+    let cfg = ServerConfig::from_str_format(
         r#"{"engine": {"type": "redis", "redis": {"address": ["redis://127.0.0.1:1"]}}}"#,
         ConfigFormat::Json,
     )

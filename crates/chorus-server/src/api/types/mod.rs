@@ -125,7 +125,7 @@ impl From<ApiError> for ErrorBody {
 
 /// A position in a channel stream: `{"offset":N,"epoch":"…"}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct StreamPosition {
+pub struct ApiStreamPosition {
     /// Offset.
     #[serde(
         default,
@@ -142,8 +142,8 @@ pub struct StreamPosition {
     pub epoch: String,
 }
 
-impl From<StreamPosition> for chorus_node::StreamPosition {
-    fn from(p: StreamPosition) -> Self {
+impl From<ApiStreamPosition> for chorus_node::StreamPosition {
+    fn from(p: ApiStreamPosition) -> Self {
         Self {
             offset: p.offset,
             epoch: p.epoch,
@@ -196,12 +196,12 @@ mod tests {
 
     #[test]
     fn results_keep_always_present_fields() {
-        let h = serde_json::to_string(&HistoryResult::default()).unwrap();
+        let h = serde_json::to_string(&ApiHistoryResult::default()).unwrap();
         assert_eq!(h, r#"{"publications":[],"epoch":"","offset":0}"#);
         let p = serde_json::to_string(&PresenceStatsResult::default()).unwrap();
         assert_eq!(p, r#"{"num_clients":0,"num_users":0}"#);
         assert_eq!(
-            serde_json::to_string(&PublishResult::default()).unwrap(),
+            serde_json::to_string(&ApiPublishResult::default()).unwrap(),
             "{}"
         );
         let reply = serde_json::to_string(&Reply::Subscribe(SubscribeResult {})).unwrap();

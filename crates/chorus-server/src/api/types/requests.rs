@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{RawJson, StreamPosition, nullable};
+use super::{ApiStreamPosition, RawJson, nullable};
 
 request!(
     /// `publish`: publish data into a channel.
@@ -56,7 +56,7 @@ request!(
 
 /// A boolean override: `{"value": true}`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct BoolValue {
+pub struct ApiBoolValue {
     /// The value.
     #[serde(default, deserialize_with = "nullable")]
     pub value: bool,
@@ -66,15 +66,15 @@ request!(
     /// Channel option overrides of a server-side subscription.
     SubscribeOptionOverride {
         /// Override `presence`.
-        presence: Option<BoolValue>,
+        presence: Option<ApiBoolValue>,
         /// Override `join_leave`.
-        join_leave: Option<BoolValue>,
+        join_leave: Option<ApiBoolValue>,
         /// Override `force_recovery`.
-        force_recovery: Option<BoolValue>,
+        force_recovery: Option<ApiBoolValue>,
         /// Override `force_positioning`.
-        force_positioning: Option<BoolValue>,
+        force_positioning: Option<ApiBoolValue>,
         /// Override `force_push_join_leave`.
-        force_push_join_leave: Option<BoolValue>,
+        force_push_join_leave: Option<ApiBoolValue>,
     }
 );
 
@@ -111,7 +111,7 @@ pub struct SubscribeRequest {
     pub b64data: String,
     /// Recover from this position.
     #[serde(default, deserialize_with = "nullable")]
-    pub recover_since: Option<StreamPosition>,
+    pub recover_since: Option<ApiStreamPosition>,
     /// Channel option overrides.
     #[serde(default, deserialize_with = "nullable", rename = "override")]
     pub override_: Option<SubscribeOptionOverride>,
@@ -200,7 +200,7 @@ request!(
         /// a negative value returns everything kept.
         limit: i32,
         /// Start after this position.
-        since: Option<StreamPosition>,
+        since: Option<ApiStreamPosition>,
         /// Newest first.
         reverse: bool,
     }

@@ -7,7 +7,7 @@ use super::{ErrorBody, RawJson, is_zero_u32, is_zero_u64};
 /// `publish` result: the publication's stream position (both fields omitted
 /// when the channel keeps no history).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct PublishResult {
+pub struct ApiPublishResult {
     /// Offset.
     #[serde(default, skip_serializing_if = "is_zero_u64")]
     pub offset: u64,
@@ -16,7 +16,7 @@ pub struct PublishResult {
     pub epoch: String,
 }
 
-impl From<chorus_node::StreamPosition> for PublishResult {
+impl From<chorus_node::StreamPosition> for ApiPublishResult {
     fn from(p: chorus_node::StreamPosition) -> Self {
         Self {
             offset: p.offset,
@@ -33,7 +33,7 @@ pub struct PublishResponse {
     pub error: Option<ErrorBody>,
     /// The result otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result: Option<PublishResult>,
+    pub result: Option<ApiPublishResult>,
 }
 
 /// `broadcast` result: one response per channel, in request order.
@@ -145,7 +145,7 @@ impl From<chorus_protocol::Publication> for Publication {
 /// `history` result (all three fields always written; `publications` is `[]`
 /// when empty).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct HistoryResult {
+pub struct ApiHistoryResult {
     /// Publications.
     #[serde(default)]
     pub publications: Vec<Publication>,
@@ -159,7 +159,7 @@ pub struct HistoryResult {
 
 /// Aggregated node metrics in `info`.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Metrics {
+pub struct ApiMetrics {
     /// Aggregation interval, seconds.
     #[serde(default)]
     pub interval: f64,
@@ -205,7 +205,7 @@ pub struct NodeResult {
     pub uptime: u32,
     /// Aggregated metrics, when collected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metrics: Option<Metrics>,
+    pub metrics: Option<ApiMetrics>,
     /// Process statistics, when collected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub process: Option<Process>,
@@ -257,7 +257,7 @@ pub struct ChannelsResult {
 
 /// One connection in a `connections` result.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ConnectionInfo {
+pub struct ApiConnectionInfo {
     /// Client name from the connect command.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub app_name: String,
@@ -278,7 +278,7 @@ pub struct ConnectionInfo {
     pub channels: Vec<String>,
 }
 
-impl From<chorus_node::ConnectionInfo> for ConnectionInfo {
+impl From<chorus_node::ConnectionInfo> for ApiConnectionInfo {
     fn from(c: chorus_node::ConnectionInfo) -> Self {
         Self {
             app_name: c.app_name,
@@ -296,7 +296,7 @@ impl From<chorus_node::ConnectionInfo> for ConnectionInfo {
 pub struct ConnectionsResult {
     /// Connections by client id.
     #[serde(default)]
-    pub connections: BTreeMap<String, ConnectionInfo>,
+    pub connections: BTreeMap<String, ApiConnectionInfo>,
 }
 
 /// `rpc` result.
@@ -315,7 +315,7 @@ pub enum Reply {
     /// The command failed.
     Error(ErrorBody),
     /// `publish` result.
-    Publish(PublishResult),
+    Publish(ApiPublishResult),
     /// `broadcast` result.
     Broadcast(BroadcastResult),
     /// `subscribe` result.
@@ -325,7 +325,7 @@ pub enum Reply {
     /// `disconnect` result.
     Disconnect(DisconnectResult),
     /// `history` result.
-    History(HistoryResult),
+    History(ApiHistoryResult),
     /// `history_remove` result.
     HistoryRemove(HistoryRemoveResult),
     /// `presence` result.

@@ -7,9 +7,10 @@ use std::net::SocketAddr;
 
 use chorus_protocol::Protocol;
 use chorus_server::auth::{ConnectTokenOptions, hs256_connect_token};
-use chorus_server::config::{Config, ConfigFormat};
+use chorus_server::config::{ConfigFormat, ServerConfig};
 use chorus_server::grpc_proto::api::centrifugo_api_client::CentrifugoApiClient;
-use chorus_server::server::{AppState, router};
+use chorus_server::server::router;
+use chorus_server::state::AppState;
 use chorus_testkit::ProtocolClient;
 use serde_json::Value;
 use tonic::Request;
@@ -18,7 +19,7 @@ use tonic::transport::Channel;
 pub(crate) const KEY: &str = "grpc-secret";
 pub(crate) const SECRET: &str = "test-secret";
 
-pub(crate) fn config(grpc_extra: &str) -> Config {
+pub(crate) fn config(grpc_extra: &str) -> ServerConfig {
     let text = format!(
         r#"{{
         "client": {{"token": {{"hmac_secret_key": "{SECRET}"}}}},
@@ -34,7 +35,7 @@ pub(crate) fn config(grpc_extra: &str) -> Config {
         }}
     }}"#
     );
-    let config = Config::from_str_format(&text, ConfigFormat::Json)
+    let config = ServerConfig::from_str_format(&text, ConfigFormat::Json)
         .unwrap()
         .config;
     config.validate().unwrap();
@@ -50,7 +51,7 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    pub(crate) async fn start(config: Config) -> Self {
+    pub(crate) async fn start(config: ServerConfig) -> Self {
         let state = AppState::new(config).unwrap();
         let http_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let http = http_listener.local_addr().unwrap();

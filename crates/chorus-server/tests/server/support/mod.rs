@@ -5,15 +5,16 @@
 use bytes::{Buf, Bytes, BytesMut};
 use chorus_protocol::{Protocol, Push, Reply};
 use chorus_server::auth::{ConnectTokenOptions, hs256_connect_token};
-use chorus_server::config::{Config, ConfigFormat};
-use chorus_server::server::{AppState, router};
+use chorus_server::config::{ConfigFormat, ServerConfig};
+use chorus_server::server::router;
+use chorus_server::state::AppState;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 pub(crate) const SECRET: &str = "test-secret";
 
 /// The test configuration with `extra` merged in at the top level.
-pub(crate) fn config(extra: serde_json::Value) -> Config {
+pub(crate) fn config(extra: serde_json::Value) -> ServerConfig {
     let mut base = serde_json::json!({
         "client": {"token": {"hmac_secret_key": SECRET}, "allowed_origins": ["http://allowed.test"]},
         "http_stream": {"enabled": true},
@@ -36,13 +37,13 @@ pub(crate) fn config(extra: serde_json::Value) -> Config {
             base.insert(k, v);
         }
     }
-    let loaded = Config::from_str_format(&base.to_string(), ConfigFormat::Json).unwrap();
+    let loaded = ServerConfig::from_str_format(&base.to_string(), ConfigFormat::Json).unwrap();
     assert!(loaded.unknown_keys.is_empty(), "{:?}", loaded.unknown_keys);
     loaded.config.validate().unwrap();
     loaded.config
 }
 
-pub(crate) async fn start(config: Config) -> (SocketAddr, AppState) {
+pub(crate) async fn start(config: ServerConfig) -> (SocketAddr, AppState) {
     let state = AppState::new(config).unwrap();
     let app = router(state.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
