@@ -30,7 +30,7 @@ enum Key {
 }
 
 #[derive(Debug)]
-struct State {
+struct Buckets {
     buckets: HashMap<Key, Bucket>,
     // Prune when the map reaches this size; then set to twice what survived
     // (at least MIN_PRUNE_AT), which keeps pruning amortized O(1) per publish
@@ -38,7 +38,7 @@ struct State {
     prune_at: usize,
 }
 
-impl Default for State {
+impl Default for Buckets {
     fn default() -> Self {
         Self {
             buckets: HashMap::new(),
@@ -52,7 +52,7 @@ impl Default for State {
 pub(crate) struct PublishThrottle {
     // One std mutex for all buckets: held only for a few map operations, never
     // across `.await`; publishes are far rarer than deliveries.
-    state: Mutex<State>,
+    state: Mutex<Buckets>,
 }
 
 impl PublishThrottle {
@@ -115,7 +115,7 @@ impl PublishThrottle {
     }
 }
 
-impl State {
+impl Buckets {
     fn prune(&mut self, now: Instant) {
         if self.buckets.len() < self.prune_at {
             return;
