@@ -24,7 +24,7 @@ pub enum ClientError {
     /// 103.
     #[error("permission denied")]
     PermissionDenied,
-    /// 104: no RPC handler for the method.
+    /// 104: an RPC handler exists but does not route the method.
     #[error("method not found")]
     MethodNotFound,
     /// 105.
@@ -36,7 +36,7 @@ pub enum ClientError {
     /// 107.
     #[error("bad request")]
     BadRequest,
-    /// 108: the feature is off for the channel.
+    /// 108: the feature is off for the channel, or no RPC handler is set.
     #[error("not available")]
     NotAvailable,
     /// 109: the token expired; SDKs fetch a new one and retry.

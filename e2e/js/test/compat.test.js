@@ -188,7 +188,7 @@ scenario(name('history after API publishes: order, offsets, limit, reverse, sinc
 });
 
 // (f)
-scenario(name('rpc with an unknown method is rejected with 104'), 15000, async (t) => {
+scenario(name('rpc with no handler configured is rejected with 108 not available'), 15000, async (t) => {
   const { client } = await connect(t, { token: connToken('dave') });
   let err;
   try {
@@ -197,7 +197,7 @@ scenario(name('rpc with an unknown method is rejected with 104'), 15000, async (
     err = e;
   }
   assert.ok(err, 'rpc must be rejected');
-  assert.equal(err.code, 104, `rpc error: ${safeJson(err)}`);
+  assert.equal(err.code, 108, `rpc error: ${safeJson(err)}`);
   assert.equal(client.state, State.Connected, 'an RPC error does not end the connection');
 });
 
@@ -221,9 +221,9 @@ scenario(name('token refresh keeps the connection past the token expiry'), 25000
   // First refresh from ConnectResult.ttl, the second from RefreshResult.ttl: both
   // only happen when the server answers with expires/ttl.
   assert.ok(getTokenCalls >= 2, `getToken called ${getTokenCalls} times, expected >= 2`);
-  // The connection still answers commands (an unknown RPC gets its 104 reply).
+  // The connection still answers commands (an RPC gets its 108 reply: no handler).
   const err = await within(client.rpc('still-here', enc({})).then(() => null, (e) => e), 5000, 'rpc after refresh');
-  assert.equal(err && err.code, 104, `rpc after refresh: ${safeJson(err)}`);
+  assert.equal(err && err.code, 108, `rpc after refresh: ${safeJson(err)}`);
 });
 
 // (h)

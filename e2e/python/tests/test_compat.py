@@ -99,11 +99,12 @@ async def test_history(factory, codec):
     assert [p.offset for p in since.publications] == [4, 5]
 
 
-async def test_rpc_unknown_method(factory, codec):
+async def test_rpc_without_handler_is_not_available(factory, codec):
+    # No RPC proxy and no `rpc.ping` in the test config: 108, as Centrifugo.
     client, _, _ = await connected(factory, conn_token("dave"))
     with pytest.raises(ReplyError) as excinfo:
         await asyncio.wait_for(client.rpc("no.such.method", codec.enc({"x": 1})), 5)
-    assert excinfo.value.code == 104, f"{excinfo.value!r}"
+    assert excinfo.value.code == 108, f"{excinfo.value!r}"
     assert client.state == ClientState.CONNECTED
 
 

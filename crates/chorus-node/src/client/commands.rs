@@ -175,10 +175,11 @@ impl Client {
         Ok(())
     }
 
-    /// `rpc`: the hook answers; without one, 104.
+    /// `rpc`: the hook answers; without one, 108 (as Centrifugo: RPC is not
+    /// available at all). A hook that does not route a method answers 104 itself.
     pub(super) async fn handle_rpc(&self, id: u32, req: RpcRequest) -> Result<(), HandlerError> {
         let Some(hook) = self.node.inner.hooks.rpc.clone() else {
-            return Err(ClientError::MethodNotFound.into());
+            return Err(ClientError::NotAvailable.into());
         };
         let data = hook(RpcEvent {
             client: self.context(),

@@ -165,7 +165,7 @@ async fn json_connect_subscribe_receive_publish_history_presence() {
     );
     assert_eq!(h.offset, 2);
 
-    // RPC without a handler: 104.
+    // RPC with no handler configured (no proxy, no `rpc.ping`): 108 not available.
     let r = a
         .call(Command {
             rpc: Some(RpcRequest {
@@ -175,7 +175,7 @@ async fn json_connect_subscribe_receive_publish_history_presence() {
             ..Default::default()
         })
         .await;
-    assert_eq!(r.error.unwrap().code, 104);
+    assert_eq!(r.error.unwrap().code, 108);
     // Permission denied in a namespace with nothing allowed: 103; unknown namespace: 102.
     assert_eq!(a.subscribe("secure:x").await.error.unwrap().code, 103);
     assert_eq!(a.subscribe("nope:x").await.error.unwrap().code, 102);
