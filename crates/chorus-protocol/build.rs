@@ -17,20 +17,21 @@ use protox::prost_reflect::prost_types::{
 const PROTO_DIR: &str = "proto";
 const PROTO_FILE: &str = "proto/client.proto";
 
-/// Fields that Centrifugo writes in JSON even when they hold the zero value.
-/// Listed as `Message.field`.
+/// Fields that Centrifugo writes in JSON even when they hold the zero value
+/// (the fields of `client.proto`'s Go structs without `omitempty` in their
+/// JSON tag). Listed as `Message.field`. An empty repeated field among them is
+/// written as `[]`: Centrifugo fills `HistoryResult.publications` with a
+/// non-nil slice, so clients never see `null` there.
 const ALWAYS_WRITTEN: &[&str] = &[
     "ClientInfo.user",
     "ClientInfo.client",
     "PresenceStatsResult.num_clients",
     "PresenceStatsResult.num_users",
     "PresenceResult.presence",
+    "HistoryResult.publications",
     "HistoryResult.epoch",
     "HistoryResult.offset",
 ];
-
-/// Repeated fields written as JSON `null` (instead of being omitted) when empty.
-const NULL_WHEN_EMPTY: &[&str] = &["HistoryResult.publications"];
 
 fn main() -> Result<(), Box<dyn Error>> {
     println!("cargo:rerun-if-changed={PROTO_FILE}");
@@ -70,10 +71,7 @@ fn serde_attribute(qualified: &str, field: &FieldDescriptorProto) -> String {
     let repeated = field.label() == Label::Repeated;
     let mut parts = vec![format!("rename = \"{name}\"")];
 
-    if NULL_WHEN_EMPTY.contains(&qualified) {
-        parts.push("serialize_with = \"crate::json::null_if_empty\"".to_owned());
-        parts.push("deserialize_with = \"crate::json::nullable\"".to_owned());
-    } else if field.r#type() == Type::Bytes && !repeated {
+    if field.r#type() == Type::Bytes && !repeated {
         parts.push("with = \"crate::json::raw\"".to_owned());
         parts.push("skip_serializing_if = \"::bytes::Bytes::is_empty\"".to_owned());
     } else if field.r#type() == Type::Message && !repeated {

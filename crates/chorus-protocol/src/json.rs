@@ -19,20 +19,6 @@ where
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
-/// `serialize_with` for repeated fields that Centrifugo always writes and
-/// writes as `null` when empty (Go's nil slice).
-pub(crate) fn null_if_empty<S, T>(values: &[T], serializer: S) -> Result<S::Ok, S::Error>
-where
-    S: Serializer,
-    T: Serialize,
-{
-    if values.is_empty() {
-        serializer.serialize_unit()
-    } else {
-        values.serialize(serializer)
-    }
-}
-
 /// Message used when a `bytes` field does not hold valid JSON on encode.
 pub(crate) const NOT_JSON: &str = "bytes field does not hold valid JSON";
 

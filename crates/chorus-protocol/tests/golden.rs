@@ -221,7 +221,7 @@ fn presence_stats_with_zero_counts_are_written() {
 }
 
 #[test]
-fn history_without_publications_writes_null_epoch_and_offset() {
+fn history_without_publications_writes_empty_array_epoch_and_offset() {
     let reply = Reply {
         id: 5,
         history: Some(HistoryResult::default()),
@@ -229,15 +229,12 @@ fn history_without_publications_writes_null_epoch_and_offset() {
     };
     assert_json_reply(
         &reply,
-        r#"{"id":5,"history":{"publications":null,"epoch":"","offset":0}}"#,
+        r#"{"id":5,"history":{"publications":[],"epoch":"","offset":0}}"#,
     );
     assert_protobuf_reply(&reply, &[0x04, 0x08, 5, 0x5a, 0]);
-    // An empty array decodes to the same value.
-    let empty_array = br#"{"id":5,"history":{"publications":[],"epoch":"","offset":0}}"#;
-    assert_eq!(
-        decode_replies(Protocol::Json, empty_array).unwrap(),
-        vec![reply]
-    );
+    // `null` (as older servers wrote it) decodes to the same value.
+    let null = br#"{"id":5,"history":{"publications":null,"epoch":"","offset":0}}"#;
+    assert_eq!(decode_replies(Protocol::Json, null).unwrap(), vec![reply]);
 
     let with_pubs = Reply {
         id: 5,
