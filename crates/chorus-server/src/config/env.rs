@@ -5,11 +5,13 @@
 //! reads the same names with the `CHORUS_` prefix; those win.
 //!
 //! Values: strings as is; booleans like Go's `strconv.ParseBool`; numbers
-//! as decimal; arrays of strings space-separated (or a JSON array); object
-//! arrays and maps as JSON. Empty variables count as unset. Items of
-//! `channel.namespaces` / `rpc.namespaces` are addressable by name:
-//! `CENTRIFUGO_CHANNEL_NAMESPACES_<NAME>_<OPTION>` (`.` and `-` in the name
-//! become `_`). `CENTRIFUGO_VAR_*` are free variables and never reported.
+//! as decimal; arrays of strings space-separated (or a JSON array); maps as
+//! JSON. The named lists (`channel.namespaces`, `rpc.namespaces`, `proxies`)
+//! take a JSON array, which replaces the list, or space-separated names,
+//! which add items with just that name, as Centrifugo does. Their items are
+//! then addressable by name: `CENTRIFUGO_CHANNEL_NAMESPACES_<NAME>_<OPTION>`
+//! (`.` and `-` in the name become `_`). Empty variables count as unset.
+//! `CENTRIFUGO_VAR_*` are free variables and never reported.
 
 use std::collections::HashMap;
 
@@ -29,6 +31,8 @@ enum Kind {
     Integer,
     Float,
     StringArray,
+    /// A list of named objects: a JSON array, or space-separated names.
+    NamedArray,
     Json,
 }
 
@@ -69,6 +73,7 @@ pub(super) fn apply_env(
     let mut pending = Vec::new();
     for (name, suffix, value) in relevant {
         match table.get(suffix) {
+            Some((path, Kind::NamedArray)) => apply_named_array(root, path, name, value)?,
             Some((path, kind)) => {
                 let v = convert(name, value, *kind)?;
                 super::keys::set_path(root, path, v);
@@ -109,7 +114,7 @@ fn leaf_names(template: &Value, path: &str, out: &mut HashMap<String, (String, K
                 continue;
             }
             Value::Object(_) => Kind::Json,
-            Value::Array(_) if OBJECT_ARRAYS.contains(&key_path.as_str()) => Kind::Json,
+            Value::Array(_) if OBJECT_ARRAYS.contains(&key_path.as_str()) => Kind::NamedArray,
             Value::Array(_) => Kind::StringArray,
             Value::Bool(_) => Kind::Bool,
             Value::Number(n) if n.is_f64() => Kind::Float,
@@ -170,6 +175,44 @@ fn set_item(root: &mut Value, array: &str, index: usize, key: &str, value: Value
     }
 }
 
+/// A named list from one variable: a JSON array (`[...]`) replaces the list;
+/// otherwise the space-separated names are appended as items holding only
+/// their `name`, to be completed by `<LIST>_<NAME>_<OPTION>` variables.
+fn apply_named_array(
+    root: &mut Value,
+    path: &str,
+    var: &str,
+    raw: &str,
+) -> Result<(), ServerConfigError> {
+    let t = raw.trim();
+    // A leading `[` is always meant as JSON: a broken array is reported
+    // rather than taken as odd names.
+    if t.starts_with('[') {
+        let v = convert(var, t, Kind::Json)?;
+        if !v.is_array() {
+            return Err(ServerConfigError::Env {
+                var: var.to_owned(),
+                message: "expected a JSON array".to_owned(),
+            });
+        }
+        super::keys::set_path(root, path, v);
+        return Ok(());
+    }
+    let mut items = path
+        .split('.')
+        .try_fold(&*root, |node, part| node.get(part))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for name in t.split_whitespace() {
+        let mut item = Map::new();
+        item.insert("name".to_owned(), Value::String(name.to_owned()));
+        items.push(Value::Object(item));
+    }
+    super::keys::set_path(root, path, Value::Array(items));
+    Ok(())
+}
+
 /// Go's `strconv.ParseBool`.
 pub(crate) fn parse_go_bool(s: &str) -> Option<bool> {
     match s {
@@ -217,7 +260,9 @@ fn convert(var: &str, raw: &str, kind: Kind) -> Result<Value, ServerConfigError>
                 )
             }
         }
-        Kind::Json => serde_json::from_str(raw).map_err(|e| err(format!("expected JSON: {e}")))?,
+        Kind::NamedArray | Kind::Json => {
+            serde_json::from_str(raw).map_err(|e| err(format!("expected JSON: {e}")))?
+        }
     })
 }
 
@@ -268,6 +313,52 @@ mod tests {
             json!(["http://a", "http://b"])
         );
         assert!(root.get("log").is_none());
+    }
+
+    #[test]
+    fn named_lists_from_space_separated_names_or_json() {
+        let mut root = json!({"channel": {"namespaces": [{"name": "file", "presence": true}]}});
+        let unknown = apply_env(
+            &mut root,
+            &vars(&[
+                ("CENTRIFUGO_CHANNEL_NAMESPACES", "alpha beta"),
+                ("CENTRIFUGO_CHANNEL_NAMESPACES_ALPHA_PRESENCE", "true"),
+                ("CENTRIFUGO_CHANNEL_NAMESPACES_BETA_HISTORY_SIZE", "10"),
+                ("CENTRIFUGO_RPC_NAMESPACES", r#"[{"name":"calc"}]"#),
+                ("CENTRIFUGO_RPC_NAMESPACES_CALC_PROXY_ENABLED", "true"),
+                ("CENTRIFUGO_PROXIES", "main"),
+                ("CENTRIFUGO_PROXIES_MAIN_ENDPOINT", "http://127.0.0.1:1/x"),
+                ("CENTRIFUGO_CHANNEL_NAMESPACES_GAMMA_PRESENCE", "true"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            unknown,
+            vec!["CENTRIFUGO_CHANNEL_NAMESPACES_GAMMA_PRESENCE".to_owned()]
+        );
+        assert_eq!(
+            root["channel"]["namespaces"],
+            json!([
+                {"name": "file", "presence": true},
+                {"name": "alpha", "presence": true},
+                {"name": "beta", "history_size": 10},
+            ])
+        );
+        assert_eq!(
+            root["rpc"]["namespaces"],
+            json!([{"name": "calc", "proxy_enabled": true}])
+        );
+        assert_eq!(
+            root["proxies"],
+            json!([{"name": "main", "endpoint": "http://127.0.0.1:1/x"}])
+        );
+
+        let err = apply_env(
+            &mut json!({}),
+            &vars(&[("CENTRIFUGO_PROXIES", r#"[{"name":"#)]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("CENTRIFUGO_PROXIES"), "{err}");
     }
 
     #[test]

@@ -265,6 +265,46 @@ fn env_whole_namespace_array_as_json() {
 }
 
 #[test]
+fn env_named_lists_as_space_separated_names() {
+    let env = [
+        ("CENTRIFUGO_CHANNEL_NAMESPACES", "alpha beta"),
+        ("CENTRIFUGO_CHANNEL_NAMESPACES_ALPHA_PRESENCE", "true"),
+        (
+            "CENTRIFUGO_CHANNEL_NAMESPACES_BETA_ALLOW_SUBSCRIBE_FOR_CLIENT",
+            "true",
+        ),
+        ("CENTRIFUGO_PROXIES", "backend"),
+        (
+            "CENTRIFUGO_PROXIES_BACKEND_ENDPOINT",
+            "http://127.0.0.1:3000/rpc",
+        ),
+        ("CENTRIFUGO_RPC_NAMESPACES", "calc"),
+        ("CENTRIFUGO_RPC_NAMESPACES_CALC_PROXY_ENABLED", "true"),
+        ("CENTRIFUGO_RPC_NAMESPACES_CALC_PROXY_NAME", "backend"),
+    ];
+    let loaded = ServerConfig::from_str_with_env("{}", ConfigFormat::Json, env).unwrap();
+    let c = loaded.config;
+    let names: Vec<_> = c
+        .channel
+        .namespaces
+        .iter()
+        .map(|n| n.name.as_str())
+        .collect();
+    assert_eq!(names, ["alpha", "beta"]);
+    assert!(c.channel.namespaces[0].options.presence);
+    assert!(!c.channel.namespaces[0].options.allow_subscribe_for_client);
+    assert!(c.channel.namespaces[1].options.allow_subscribe_for_client);
+    assert_eq!(c.rpc.namespaces.len(), 1);
+    assert_eq!(c.rpc.namespaces[0].name, "calc");
+    assert!(c.rpc.namespaces[0].options.proxy_enabled);
+    assert_eq!(c.rpc.namespaces[0].options.proxy_name, "backend");
+    assert_eq!(c.proxies.len(), 1);
+    assert_eq!(c.proxies[0].name, "backend");
+    assert!(loaded.unknown_env.is_empty(), "{:?}", loaded.unknown_env);
+    assert!(c.validate().is_ok(), "{:?}", c.validate());
+}
+
+#[test]
 fn env_type_errors() {
     let err = ServerConfig::from_str_with_env(
         "{}",
