@@ -24,7 +24,7 @@ pub mod types;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
@@ -246,8 +246,8 @@ fn error_response(error: &ApiError, transport: bool) -> Response {
 }
 
 async fn handle_method(
-    State(state): State<ApiState>,
-    Path(name): Path<String>,
+    method: ApiMethod,
+    state: ApiState,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -255,9 +255,6 @@ async fn handle_method(
         || headers
             .get(ERROR_MODE_HEADER)
             .is_some_and(|v| v.as_bytes() == b"transport");
-    let Some(method) = ApiMethod::from_name(&name) else {
-        return error_response(&ApiError::NotFound, transport);
-    };
     let body = match read_body(body) {
         Ok(body) => body,
         Err(status) => return plain_error(status),
@@ -273,9 +270,10 @@ async fn handle_method(
     }
 }
 
-/// The HTTP API router: `POST {handler_prefix}/{method}` and the legacy
-/// `POST {handler_prefix}` (default prefix `/api`), with API key checks unless
-/// `config.insecure`.
+/// The HTTP API router: `POST {handler_prefix}/{method}` for each known
+/// method and the legacy `POST {handler_prefix}` (default prefix `/api`), with
+/// API key checks unless `config.insecure`. As in Centrifugo, an unknown
+/// method has no route at all: 404 before any key check.
 ///
 /// `config.disabled` and `config.external` are for the caller (whether and on
 /// which port to mount the router); this function always builds it.
@@ -291,19 +289,22 @@ pub fn router(node: Node, config: &HttpApiConfig) -> Router {
         format!("/{trimmed}")
     };
     let legacy_path = if prefix.is_empty() { "/" } else { &prefix };
-    let method_path = format!("{prefix}/{{method}}");
 
-    let mut legacy_route: MethodRouter<ApiState> = post(legacy::handle_legacy);
-    let mut method_route: MethodRouter<ApiState> = post(handle_method);
-    if !config.insecure {
-        let auth = auth::ApiKeyAuth::new(&config.key);
-        legacy_route =
-            legacy_route.route_layer(from_fn_with_state(auth.clone(), auth::require_api_key));
-        method_route = method_route.route_layer(from_fn_with_state(auth, auth::require_api_key));
+    let auth = (!config.insecure).then(|| auth::ApiKeyAuth::new(&config.key));
+    let with_auth = |route: MethodRouter<ApiState>| match &auth {
+        Some(auth) => route.route_layer(from_fn_with_state(auth.clone(), auth::require_api_key)),
+        None => route,
+    };
+    let mut router = Router::new().route(legacy_path, with_auth(post(legacy::handle_legacy)));
+    for method in ApiMethod::ALL {
+        let route = post(
+            move |State(state): State<ApiState>, headers: HeaderMap, body| {
+                handle_method(method, state, headers, body)
+            },
+        );
+        router = router.route(&format!("{prefix}/{}", method.name()), with_auth(route));
     }
-    Router::new()
-        .route(legacy_path, legacy_route)
-        .route(&method_path, method_route)
+    router
         .layer(DefaultBodyLimit::max(MAX_BODY_SIZE))
         .with_state(state)
 }
