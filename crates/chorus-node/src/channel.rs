@@ -117,7 +117,8 @@ pub struct ChannelOptions {
     pub allow_history_for_anonymous: bool,
     /// `chan#42,43` channels restrict subscribers to the listed users.
     pub allow_user_limited_channels: bool,
-    /// The part after `ns:` must match this regex (client subscriptions only).
+    /// The part after `ns:` must match this regex in client subscribe, publish,
+    /// presence and history (else 107); without one the name must be ASCII.
     pub channel_regex: Option<regex::Regex>,
     /// Client publishes per user in this namespace, across all of the user's
     /// connections on the node (a Chorus extension; `None`: unlimited). Refused
@@ -182,7 +183,7 @@ impl ChannelRules {
     ///
     /// # Errors
     /// [`ClientError::UnknownChannel`] for an unconfigured namespace,
-    /// [`ClientError::BadRequest`] for an over-long or non-ASCII name.
+    /// [`ClientError::BadRequest`] for an empty or over-long name.
     pub fn resolve(&self, channel: &str) -> Result<ResolvedChannel, ClientError> {
         if channel.is_empty() || channel.len() > self.max_length {
             return Err(ClientError::BadRequest);
@@ -203,6 +204,27 @@ impl ChannelRules {
                 namespace: String::new(),
                 options: Arc::clone(&self.without_namespace),
             }),
+        }
+    }
+
+    /// [`resolve`](Self::resolve) plus the name rule Centrifugo applies to
+    /// client commands (subscribe, publish, presence, presence stats,
+    /// history): with a `channel_regex` the part after the namespace boundary
+    /// must match it, without one the whole name must be ASCII. The server API
+    /// does not apply it.
+    ///
+    /// # Errors
+    /// As `resolve`, and [`ClientError::BadRequest`] for a name the rule refuses.
+    pub fn resolve_for_client(&self, channel: &str) -> Result<ResolvedChannel, ClientError> {
+        let resolved = self.resolve(channel)?;
+        let valid = match &resolved.options.channel_regex {
+            Some(re) => re.is_match(self.name_in_namespace(channel)),
+            None => channel.is_ascii(),
+        };
+        if valid {
+            Ok(resolved)
+        } else {
+            Err(ClientError::BadRequest)
         }
     }
 
@@ -264,6 +286,37 @@ mod tests {
             ClientError::BadRequest
         );
         assert_eq!(r.name_in_namespace("$chat:a:b"), "a:b");
+    }
+
+    #[test]
+    fn client_names_are_ascii_unless_a_regex_decides() {
+        let mut r = rules();
+        r.namespaces.insert(
+            "intl".into(),
+            Arc::new(ChannelOptions {
+                channel_regex: Some(regex::Regex::new(r"^[\p{L}0-9]+$").unwrap()),
+                ..Default::default()
+            }),
+        );
+        assert!(r.resolve_for_client("chat:room").is_ok());
+        // The API path accepts any name; client commands refuse non-ASCII.
+        assert!(r.resolve("chat:комната").is_ok());
+        for name in ["chat:комната", "café", "chat:😀"] {
+            assert_eq!(
+                r.resolve_for_client(name).unwrap_err(),
+                ClientError::BadRequest,
+                "{name}"
+            );
+        }
+        assert!(r.resolve_for_client("intl:комната").is_ok());
+        assert_eq!(
+            r.resolve_for_client("intl:a-b").unwrap_err(),
+            ClientError::BadRequest
+        );
+        assert_eq!(
+            r.resolve_for_client("nope:x").unwrap_err(),
+            ClientError::UnknownChannel
+        );
     }
 
     #[test]

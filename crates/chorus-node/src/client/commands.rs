@@ -21,7 +21,7 @@ impl Client {
         req: PublishRequest,
     ) -> Result<(), HandlerError> {
         let crate::channel::ResolvedChannel { namespace, options } =
-            self.node.resolve(&req.channel)?;
+            self.node.resolve_for_client(&req.channel)?;
         if req.data.is_empty() {
             return Err(ClientError::BadRequest.into());
         }
@@ -72,7 +72,7 @@ impl Client {
     }
 
     fn presence_allowed(&self, channel: &str) -> Result<(), ClientError> {
-        let options = self.node.resolve(channel)?.options;
+        let options = self.node.resolve_for_client(channel)?.options;
         if !options.presence {
             return Err(ClientError::NotAvailable);
         }
@@ -133,7 +133,7 @@ impl Client {
         id: u32,
         req: HistoryRequest,
     ) -> Result<(), HandlerError> {
-        let options = self.node.resolve(&req.channel)?.options;
+        let options = self.node.resolve_for_client(&req.channel)?.options;
         if !options.history_enabled() {
             return Err(ClientError::NotAvailable.into());
         }

@@ -331,7 +331,7 @@ impl Client {
         req: SubscribeRequest,
     ) -> Result<(), HandlerError> {
         let channel = req.channel.clone();
-        let resolved = self.node.resolve(&channel)?;
+        let resolved = self.node.resolve_for_client(&channel)?;
         let cfg = &self.node.config().client;
         if self.subs.contains_key(&channel) {
             return Err(ClientError::AlreadySubscribed.into());
@@ -341,11 +341,6 @@ impl Client {
         }
         let options = resolved.options;
         let rules = &self.node.config().channels;
-        if let Some(re) = &options.channel_regex
-            && !re.is_match(rules.name_in_namespace(&channel))
-        {
-            return Err(ClientError::PermissionDenied.into());
-        }
 
         // Permission, in Centrifugo's order.
         let mut info = Bytes::new();

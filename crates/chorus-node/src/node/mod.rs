@@ -99,6 +99,11 @@ impl Node {
         self.inner.config.channels.resolve(channel)
     }
 
+    /// `resolve` plus the channel name rule of client commands.
+    pub(crate) fn resolve_for_client(&self, channel: &str) -> Result<ResolvedChannel, ClientError> {
+        self.inner.config.channels.resolve_for_client(channel)
+    }
+
     /// Publication time (Unix ms) when positioned subscribers check PUB/SUB lag
     /// (`channel_position_max_time_lag`), else 0 (not sent).
     fn publication_time(&self) -> i64 {

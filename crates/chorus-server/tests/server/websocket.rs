@@ -179,6 +179,8 @@ async fn json_connect_subscribe_receive_publish_history_presence() {
     // Permission denied in a namespace with nothing allowed: 103; unknown namespace: 102.
     assert_eq!(a.subscribe("secure:x").await.error.unwrap().code, 103);
     assert_eq!(a.subscribe("nope:x").await.error.unwrap().code, 102);
+    // Non-ASCII channel names without a `channel_regex`: 107, as Centrifugo.
+    assert_eq!(a.subscribe("café").await.error.unwrap().code, 107);
     assert_eq!(a.subscribe("news").await.error.unwrap().code, 105);
     assert_eq!(state.node.info().num_clients, 2);
 }
