@@ -35,6 +35,10 @@ pub struct ServerSubscription {
     pub data: Bytes,
     /// Option overrides.
     pub overrides: SubscribeOverride,
+    /// Unix time (seconds) when the subscription expires; `None`: never. An
+    /// expired server-side subscription closes the connection with 3006
+    /// after `client.expired_sub_close_delay`.
+    pub expire_at: Option<i64>,
 }
 
 /// What a connection is granted.

@@ -101,6 +101,11 @@ impl Client {
             self.unusable = true;
             return self.send_error(id, &ClientError::Expired);
         }
+        // More server-side subscriptions than a connection may hold: 3505,
+        // as Centrifugo (a client subscribe over the limit gets 106 instead).
+        if cfg.channel_limit > 0 && grant.subs.len() > cfg.channel_limit {
+            return Err(Disconnect::CHANNEL_LIMIT);
+        }
         // Server-side subscriptions must all name known channels.
         let subs: BTreeMap<String, ServerSubscription> = grant.subs.clone();
         for channel in subs.keys() {

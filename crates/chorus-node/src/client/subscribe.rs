@@ -448,7 +448,7 @@ impl Client {
         let params = SubParams {
             server_side: true,
             info: opts.info,
-            expire_at: None,
+            expire_at: opts.expire_at,
             presence: apply(o.presence, options.presence),
             join_leave: apply(o.join_leave, options.join_leave),
             join_leave_push: apply(o.force_push_join_leave, options.force_push_join_leave),
@@ -489,17 +489,10 @@ impl Client {
             info: req.info,
             data: req.data,
             overrides: req.overrides,
+            expire_at: req.expire_at,
         };
         match self.subscribe_server_side(&req.channel, opts, &known).await {
             Ok((result, mut live)) => {
-                if let Some(at) = req.expire_at {
-                    let deadline = self.sub_deadline(Some(at));
-                    if let Some(sub) = self.subs.get_mut(&req.channel) {
-                        sub.expire_at = Some(at);
-                        sub.expire_deadline = deadline;
-                    }
-                    self.schedule_sub_expiry();
-                }
                 let push = Push {
                     channel: req.channel.clone(),
                     subscribe: Some(Subscribe {

@@ -374,6 +374,7 @@ async fn connect(
         let mut sub = ServerSubscription::default();
         sub.info = o.info;
         sub.data = o.data;
+        sub.expire_at = expire(o.expire_at);
         sub.overrides = overrides(o.r#override);
         grant.subs.insert(channel, sub);
     }

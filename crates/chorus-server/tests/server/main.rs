@@ -20,6 +20,7 @@ mod engine_redis;
 mod grpc_api;
 mod grpc_server;
 mod operations;
+mod options;
 mod proxy;
 mod proxy_grpc;
 #[cfg(unix)]

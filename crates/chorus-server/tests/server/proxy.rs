@@ -156,6 +156,24 @@ async fn connect_proxy_grants_user_data_and_server_side_subs() {
 }
 
 #[tokio::test]
+async fn connect_proxy_sub_expire_at_expires_the_server_side_subscription() {
+    let b = Backend::start().await;
+    let addr = start(config(&b, |_| {})).await;
+    let mut c = open(addr).await;
+    let r = c
+        .connect_with(connect_req(
+            json!({"user": "bob", "sub": "open:news", "sub_expire_in": 1}),
+        ))
+        .await;
+    let result = r.connect.expect("connect result");
+    let sub = &result.subs["open:news"];
+    assert!(sub.expires, "{sub:?}");
+    assert!((1..=2).contains(&sub.ttl), "{sub:?}");
+    // Not refreshed: 3006 once expired (the test config has no close delay).
+    assert_eq!(c.closed_with().await.0, 3006);
+}
+
+#[tokio::test]
 async fn connect_proxy_error_and_disconnect_reach_the_client() {
     let b = Backend::start().await;
     let addr = start(config(&b, |_| {})).await;

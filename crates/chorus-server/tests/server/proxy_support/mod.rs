@@ -153,7 +153,14 @@ async fn handle(
                 "expire_at": expire_at,
             });
             if let Some(sub) = data.get("sub") {
-                result["subs"] = json!({ sub.as_str().unwrap(): {"data": {"server_side": true}} });
+                let sub_expire_at = data
+                    .get("sub_expire_in")
+                    .and_then(Value::as_i64)
+                    .map_or(0, |s| now() + s);
+                result["subs"] = json!({ sub.as_str().unwrap(): {
+                    "data": {"server_side": true},
+                    "expire_at": sub_expire_at,
+                }});
             }
             json!({ "result": result })
         }
