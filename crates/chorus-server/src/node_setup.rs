@@ -167,5 +167,6 @@ pub fn build_node(cfg: &ServerConfig) -> Result<Node, NodeSetupError> {
     let rules = node_config.channels.clone();
     let builder = Node::builder(node_config).token_verifier(tokens);
     let builder = crate::backends::with_backends(builder, cfg)?;
+    let builder = crate::auth::user_header::install(builder, cfg);
     Ok(crate::proxy::install(builder, cfg, rules)?.build())
 }

@@ -12,6 +12,7 @@ mod generate;
 mod grants;
 mod jwks;
 mod keys;
+pub(crate) mod user_header;
 mod verifier;
 
 pub use claims::{

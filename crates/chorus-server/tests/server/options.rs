@@ -1,7 +1,7 @@
 //! Options that change what a connection sees: the limit of server-side
-//! subscriptions at connect, …
+//! subscriptions at connect, `client.user_id_http_header`, …
 
-use chorus_protocol::{Command, ConnectRequest, Protocol};
+use chorus_protocol::{Command, ConnectRequest, PresenceRequest, Protocol};
 use chorus_testkit::ProtocolClient;
 use serde_json::json;
 use std::net::SocketAddr;
@@ -19,6 +19,50 @@ async fn open_with(addr: SocketAddr, headers: &[(&'static str, &str)]) -> Protoc
     }
     let (ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
     ProtocolClient::from_stream(ws, Protocol::Json)
+}
+
+/// The user the server sees for `c`, through presence in `channel`.
+async fn presence_user(c: &mut ProtocolClient, channel: &str) -> String {
+    c.subscribe(channel).await.subscribe.expect("subscribed");
+    let r = c
+        .call(Command {
+            presence: Some(PresenceRequest {
+                channel: channel.into(),
+            }),
+            ..Default::default()
+        })
+        .await;
+    let presence = r.presence.expect("presence").presence;
+    assert_eq!(presence.len(), 1, "{presence:?}");
+    presence.into_values().next().unwrap().user
+}
+
+#[tokio::test]
+async fn user_id_http_header_identifies_connections_without_a_token() {
+    let cfg = config(json!({"client": {
+        "token": {"hmac_secret_key": SECRET},
+        "user_id_http_header": "X-User-Id",
+    }}));
+    let (addr, _state) = start(cfg).await;
+
+    let mut c = open_with(addr, &[("x-user-id", "alice")]).await;
+    let r = c.connect_with(ConnectRequest::default()).await;
+    assert!(r.error.is_none(), "{r:?}");
+    assert_eq!(presence_user(&mut c, "room1").await, "alice");
+
+    // A token still wins over the header.
+    let mut c = open_with(addr, &[("x-user-id", "alice")]).await;
+    c.connect(token("bob", None, &[])).await.connect.unwrap();
+    assert_eq!(presence_user(&mut c, "room2").await, "bob");
+
+    // No header, no token, no anonymous access: nothing identifies the client.
+    let mut c = open_with(addr, &[]).await;
+    c.send(Command {
+        connect: Some(ConnectRequest::default()),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(c.closed_with().await.0, 3501);
 }
 
 #[tokio::test]
