@@ -122,7 +122,7 @@ pub fn node_config(cfg: &ServerConfig) -> NodeConfig {
 
     let mut node = NodeConfig::default();
     node.name = if cfg.node.name.is_empty() {
-        "chorus".into()
+        default_node_name(cfg.http_server.port)
     } else {
         cfg.node.name.clone()
     };
@@ -155,7 +155,23 @@ pub enum NodeSetupError {
 /// separate `broker` / `presence_manager` sections (see [`crate::backends`]).
 ///
 /// # Errors
-/// Token keys that cannot be used; an unknown engine type or unsupported
+/// Token keys that cannot be used; an unknown engine type or unsupported/// Centrifugo's default node name: `<hostname>_<http_server.port>`, with `?`
+/// for a hostname that cannot be read.
+pub fn default_node_name(port: u16) -> String {
+    format!("{}_{port}", hostname().unwrap_or_else(|| "?".to_owned()))
+}
+
+/// The host name, from the kernel (Linux) or `/etc/hostname`, without a
+/// platform call (the crate has no `unsafe` and no libc binding).
+fn hostname() -> Option<String> {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .filter_map(|path| std::fs::read_to_string(path).ok())
+        .map(|s| s.trim().to_owned())
+        .find(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok().filter(|s| !s.is_empty()))
+}
+
 /// backend options.
 pub fn build_node(cfg: &ServerConfig) -> Result<Node, NodeSetupError> {
     if let Some(text) = cfg.engine.kind.unknown() {

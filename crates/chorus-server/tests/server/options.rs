@@ -1,5 +1,6 @@
-//! Options that change what a connection sees: the limit of server-side
-//! subscriptions at connect, `client.user_id_http_header`, …
+//! Options that change what a connection or the API sees: the limit of
+//! server-side subscriptions at connect, `client.user_id_http_header`, the
+//! default `node.name`.
 
 use chorus_protocol::{Command, ConnectRequest, PresenceRequest, Protocol};
 use chorus_testkit::ProtocolClient;
@@ -86,4 +87,16 @@ async fn more_server_side_subscriptions_than_channel_limit_close_with_3505() {
     })
     .await;
     assert_eq!(c.closed_with().await.0, 3505);
+}
+
+#[test]
+fn node_name_defaults_to_hostname_and_port() {
+    let cfg = config(json!({"http_server": {"port": 8123}}));
+    let name = chorus_server::node_setup::node_config(&cfg).name;
+    assert_eq!(name, chorus_server::node_setup::default_node_name(8123));
+    let (host, port) = name.rsplit_once('_').unwrap();
+    assert_eq!(port, "8123");
+    assert!(!host.is_empty());
+    let cfg = config(json!({"node": {"name": "edge-1"}}));
+    assert_eq!(chorus_server::node_setup::node_config(&cfg).name, "edge-1");
 }
