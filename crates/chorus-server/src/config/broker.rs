@@ -157,6 +157,20 @@ pub(super) fn problems(config: &ServerConfig) -> Vec<String> {
             }
         }
     }
+    // The Redis client library cannot name the connections it opens and
+    // re-opens (no CLIENT SETNAME on connect), so the option is refused
+    // rather than silently dropped.
+    for (section, redis) in [
+        ("engine", &config.engine.redis),
+        ("broker", &config.broker.redis),
+        ("presence_manager", &config.presence_manager.redis),
+    ] {
+        if !redis.client_name.is_empty() {
+            p.push(format!(
+                "{section}.redis.client_name: not supported by chorus (its Redis client cannot set a connection name); remove it"
+            ));
+        }
+    }
     if config.broker.enabled && config.broker.kind == Choice::Known(BrokerType::Nats) {
         let n = &config.broker.nats;
         if !(n.url.starts_with("nats://") || n.url.starts_with("tls://")) {

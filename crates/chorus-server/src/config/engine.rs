@@ -35,9 +35,10 @@ pub struct RedisConfig {
     pub user: String,
     /// Password.
     pub password: String,
-    /// `CLIENT SETNAME` value.
+    /// `CLIENT SETNAME` value: refused at start-up when set (not supported).
     pub client_name: String,
-    /// Force RESP2.
+    /// Force RESP2. Chorus always speaks RESP2 to Redis, so `true` is what it
+    /// does anyway and `false` changes nothing.
     pub force_resp2: bool,
     /// Redis Cluster seed addresses.
     #[serde(deserialize_with = "string_or_list")]

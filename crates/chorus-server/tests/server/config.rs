@@ -377,6 +377,14 @@ fn each_validation_rule_fails() {
             "must be greater than client.pong_timeout",
         ),
         (
+            r#"{"engine": {"redis": {"client_name": "chorus-1"}}}"#,
+            "engine.redis.client_name: not supported",
+        ),
+        (
+            r#"{"broker": {"redis": {"client_name": "chorus-1"}}}"#,
+            "broker.redis.client_name: not supported",
+        ),
+        (
             r#"{"channel": {"namespaces": [{"name": "a"}]}}"#,
             "must match ^[-a-zA-Z0-9_.]{2,}$",
         ),
