@@ -58,6 +58,7 @@ pub mod logging;
 pub mod metrics;
 pub mod node_setup;
 pub mod proxy;
+pub mod reload;
 pub mod server;
 pub mod state;
 pub mod transport;

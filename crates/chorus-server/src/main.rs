@@ -71,7 +71,7 @@ fn load_valid(cli: &Cli) -> anyhow::Result<LoadedConfig> {
 
 async fn serve(cli: &Cli) -> anyhow::Result<ExitCode> {
     let loaded = load(cli)?;
-    chorus_server::logging::init_logging(&loaded.config.log)?;
+    let log = chorus_server::logging::init_logging(&loaded.config.log)?;
     for warning in loaded.warnings() {
         tracing::warn!("{warning}");
     }
@@ -84,11 +84,52 @@ async fn serve(cli: &Cli) -> anyhow::Result<ExitCode> {
     let info = StartInfo {
         config_file: loaded.file.clone(),
     };
+    // Listening starts here, before the server runs, so an early SIGHUP
+    // cannot take the default action (terminate).
+    #[cfg(unix)]
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(hup) => {
+            tokio::spawn(reload_on_sighup(
+                hup,
+                cli.global.loader(),
+                loaded.config.clone(),
+                log,
+            ));
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot listen for SIGHUP; config reload is off"),
+    }
+    #[cfg(not(unix))]
+    drop(log);
     server::run_with(loaded.config, info, shutdown_signal()).await?;
     if !pid_file.is_empty() {
         let _ = std::fs::remove_file(&pid_file);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Re-reads the configuration on every SIGHUP (instead of the default action,
+/// which would kill the process): live keys are applied, the others are logged
+/// key by key as needing a restart (see `chorus_server::reload`).
+#[cfg(unix)]
+async fn reload_on_sighup(
+    mut hup: tokio::signal::unix::Signal,
+    loader: chorus_server::config::ConfigLoader,
+    mut running: ServerConfig,
+    log: chorus_server::logging::LogHandle,
+) {
+    while hup.recv().await.is_some() {
+        tracing::info!("SIGHUP: reloading the configuration");
+        let new = loader.load().and_then(|loaded| {
+            loaded.config.validate()?;
+            Ok(loaded.config)
+        });
+        match new {
+            Ok(new) => {
+                chorus_server::reload::apply(&mut running, &new, &log);
+            }
+            Err(e) => chorus_server::reload::log_failure(&e),
+        }
+    }
 }
 
 /// Completes on the first SIGINT or SIGTERM (graceful shutdown starts); a second

@@ -11,7 +11,7 @@ pub struct LogConfig {
     /// One of `none`, `trace`, `debug`, `info`, `warn`, `error` (any case).
     /// Default `info`.
     pub level: Choice<LogLevel>,
-    /// Also write logs to this file (not implemented yet; accepted for compatibility).
+    /// Write logs to this file (appended, JSON lines) instead of stderr.
     pub file: String,
     /// Chorus extension: emit JSON lines instead of human-readable text.
     pub json: bool,
