@@ -99,6 +99,17 @@ async def test_history(factory, codec):
     assert [p.offset for p in since.publications] == [4, 5]
 
 
+async def test_history_of_an_empty_channel(factory, codec):
+    # Centrifugo writes `"publications":[]` for an empty history; the SDK
+    # iterates the list, so `null` there broke history() on every new channel.
+    channel = unique_channel("history-empty", codec.name)
+    client, _, _ = await connected(factory, conn_token("carol"))
+    sub, _, _ = await subscribed(client, channel)
+    res = await asyncio.wait_for(sub.history(limit=10), 5)
+    assert res.publications == []
+    assert res.offset == 0
+
+
 async def test_rpc_without_handler_is_not_available(factory, codec):
     # No RPC proxy and no `rpc.ping` in the test config: 108, as Centrifugo.
     client, _, _ = await connected(factory, conn_token("dave"))
