@@ -5,8 +5,9 @@
 //! content type is `application/octet-stream`, JSON otherwise). The session
 //! registry maps a session id to the inbound channel of the connection that owns
 //! it; the commands are handed to that connection's task, which handles them in
-//! order like any other frame. Answers: 204 delivered, 400 malformed, 404 unknown
-//! node or session, 405 not a POST, 413 body over `emulation.max_request_body_size`.
+//! order like any other frame. Answers: 204 delivered (and to the `OPTIONS`
+//! preflight), 400 malformed, 404 unknown node or session, 405 other methods, 413
+//! body over `emulation.max_request_body_size`.
 //!
 //! On several nodes a request may reach a node that does not own the session
 //! (a load balancer without sticky sessions): it is forwarded through the

@@ -15,6 +15,7 @@ mod auth;
 mod cli;
 mod cluster;
 mod config;
+mod cors;
 mod connections;
 mod engine_redis;
 mod grpc_api;
