@@ -268,12 +268,10 @@ async fn bind(addr: &str) -> Result<TcpListener, ServeError> {
 async fn serve_one(
     listener: TcpListener,
     router: Router,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> Result<(), ServeError> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            let _ = stop.wait_for(|s| *s).await;
-        })
+    let timeouts = crate::http_serve::HttpTimeouts::default();
+    crate::http_serve::serve(listener, router, stop, timeouts)
         .await
         .map_err(ServeError::Serve)
 }
