@@ -1,9 +1,12 @@
-//! Time bounds on HTTP peers, through `chorus_server::server::run` (the real
-//! listener and accept loop) on a paused clock: the 10 s header-read timeout
-//! (slowloris) and the request-body deadline. Sockets are real (127.0.0.1); only
+//! Time bounds on HTTP peers and on shutdown, through `chorus_server::server::run`
+//! (the real listener and accept loop) on a paused clock: the 10 s header-read
+//! timeout (slowloris), the request-body deadline, and `shutdown.timeout` as a
+//! deadline for the whole shutdown sequence. Sockets are real (127.0.0.1); only
 //! the timers are virtual, so the test takes no wall-clock time waiting.
 
-use crate::support::config;
+use crate::support::{config, token};
+use chorus_protocol::Protocol;
+use chorus_testkit::ProtocolClient;
 use serde_json::json;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -105,4 +108,51 @@ async fn a_request_body_that_stalls_is_answered_408_after_30s() {
     );
     let _ = server.stop.send(());
     server.task.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_timeout_bounds_the_whole_sequence() {
+    // Four clients disconnected over a 10 s lame-duck window take the node phase
+    // ~7.5 s; a request whose body stalls holds the HTTP drain. Each phase alone
+    // fits in the 10 s timeout, together they do not.
+    let server = run(json!({
+        "shutdown": {"timeout": "10s", "disconnect_spread": "10s"}
+    }))
+    .await;
+    let url = format!("ws://{}/connection/websocket", server.addr);
+    let mut clients = Vec::new();
+    for i in 0..4 {
+        let mut c = ProtocolClient::open(&url, Protocol::Json).await;
+        let reply = c.connect(token(&format!("user-{i}"), None, &[])).await;
+        assert!(reply.connect.is_some(), "{reply:?}");
+        clients.push(c);
+    }
+    let mut stalled = TcpStream::connect(server.addr).await.unwrap();
+    stalled
+        .write_all(b"POST /emulation HTTP/1.1\r\nHost: chorus\r\nContent-Length: 100\r\n\r\n{")
+        .await
+        .unwrap();
+    // Let the server take the request in before shutting down.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let started = Instant::now();
+    server.stop.send(()).unwrap();
+    let closes = futures_util::future::join_all(
+        clients
+            .iter_mut()
+            .map(|c| async move { c.closed_with().await.0 }),
+    );
+    let (codes, ended) = tokio::join!(
+        closes,
+        tokio::time::timeout(Duration::from_secs(60), server.task)
+    );
+    ended.expect("shut down within 60 s").unwrap();
+    let took = started.elapsed();
+    assert!(codes.iter().all(|c| *c == 3001), "{codes:?}");
+    assert!(
+        took >= Duration::from_millis(9_900) && took <= Duration::from_millis(10_500),
+        "shutdown took {took:?} with a 10 s timeout"
+    );
+    // The stalled request was cut, not left open.
+    let _ = read_to_close(&mut stalled).await;
 }
