@@ -30,3 +30,4 @@ mod transports;
 mod uni_grpc;
 mod uni_transports;
 mod websocket;
+mod websocket_protocol;
