@@ -180,10 +180,6 @@ async fn api(State(s): State<AdminState>, headers: HeaderMap, body: Bytes) -> Re
             let e = ErrorBody::from(&chorus_node::ApiError::BadRequest);
             serde_json::json!({ "error": e }).to_string()
         }
-        Err(CallError::Encode) => {
-            let e = ErrorBody::from(&chorus_node::ApiError::Internal);
-            serde_json::json!({ "error": e }).to_string()
-        }
     };
     tracing::info!(method = %cmd.method, "admin API call");
     ([(header::CONTENT_TYPE, "application/json")], reply).into_response()
