@@ -248,6 +248,32 @@ impl RedisServer {
         }
     }
 
+    /// Freezes the server (SIGSTOP): connections stay open but nothing is
+    /// answered, like a Redis stuck on a slow command or a paused VM.
+    ///
+    /// # Panics
+    /// If the signal cannot be sent.
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Resumes a server frozen by [`RedisServer::freeze`] (SIGCONT).
+    ///
+    /// # Panics
+    /// If the signal cannot be sent.
+    pub fn thaw(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, sig: &str) {
+        let child = self.child.as_ref().expect("the server is running");
+        let status = Command::new("kill")
+            .args([sig, &child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {sig} failed");
+    }
+
     /// Starts the server again on the same port (after [`RedisServer::stop`]).
     pub fn start_again(&mut self) {
         if self.child.is_none() {
