@@ -110,6 +110,11 @@ impl ClientQueue {
         true
     }
 
+    /// The disconnect the queue is closing with, if it is closing.
+    pub(crate) fn closing(&self) -> Option<Disconnect> {
+        self.lock().closing.clone()
+    }
+
     /// Resolves when there is something to drain. Cancel-safe.
     pub(crate) async fn ready(&self) {
         self.wake.notified().await;

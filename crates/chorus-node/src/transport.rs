@@ -143,9 +143,19 @@ impl Node {
                 }
             }
         };
-        if end == Disconnect::WRITE_ERROR {
+        let end = if end == Disconnect::WRITE_ERROR {
+            // A peer that stopped reading overflows its queue while a write is
+            // stuck, then the write fails: the client was closed (and logged) as
+            // slow, 3008, and ends, and is counted, as such.
+            let end = outbound
+                .closing()
+                .filter(|d| d.code == Disconnect::SLOW.code)
+                .unwrap_or(end);
             self.inner.metrics.server_disconnect(end.code, &end.reason);
-        }
+            end
+        } else {
+            end
+        };
         Box::pin(client.finish(end)).await;
     }
 }

@@ -18,7 +18,8 @@ enum Out {
     Closed(u32),
 }
 
-/// An in-memory transport; writes can be stalled to simulate a peer that stopped reading.
+/// An in-memory transport; writes can be stalled to simulate a peer that stopped
+/// reading, and fail once the peer's `writable` sender is dropped (a write timeout).
 struct MemIo {
     inbound: mpsc::UnboundedReceiver<Bytes>,
     outbound: mpsc::UnboundedSender<Out>,
@@ -31,7 +32,9 @@ impl FrameIo for MemIo {
     }
 
     async fn write_frames(&mut self, frames: &[Bytes]) -> Result<(), TransportError> {
-        let _ = self.writable.wait_for(|w| *w).await;
+        if self.writable.wait_for(|w| *w).await.is_err() {
+            return Err(TransportError("write timed out".into()));
+        }
         for f in frames {
             let reply = chorus_protocol::decode_replies(Protocol::Json, f)
                 .unwrap()
@@ -316,6 +319,41 @@ async fn slow_client_is_closed_with_3008_and_others_are_unaffected() {
     }
     slow.writable.send(true).unwrap();
     assert_eq!(slow.closed().await, 3008);
+}
+
+#[tokio::test(start_paused = true)]
+async fn slow_client_whose_write_then_fails_is_counted_as_3008() {
+    let mut client = ClientConfig::default();
+    client.queue_max_size = 16 * 1024;
+    let node = node_with(client);
+    let mut slow = open(&node);
+    slow.send(&[connect_cmd(1, "js"), subscribe_cmd(2, "ch")]);
+    slow.next().await;
+    slow.next().await;
+    // The peer stops reading: a write hangs, the queue overflows behind it (3008,
+    // logged), then the hung write fails.
+    slow.writable.send(false).unwrap();
+    let payload = Bytes::from(format!("{{\"x\":\"{}\"}}", "y".repeat(1000)));
+    for _ in 0..40 {
+        node.publish("ch", payload.clone(), Default::default())
+            .await
+            .unwrap();
+        tokio::task::yield_now().await;
+    }
+    let Peer {
+        writable,
+        mut from_server,
+        ..
+    } = slow;
+    drop(writable);
+    // The connection ends (its outbound sender is dropped with the task).
+    while from_server.recv().await.is_some() {}
+    let counted = node.metrics().server_disconnects;
+    assert_eq!(
+        counted.keys().copied().collect::<Vec<_>>(),
+        [3008],
+        "{counted:?}"
+    );
 }
 
 #[tokio::test]

@@ -291,14 +291,42 @@ impl Broker for RedisBroker {
 
     /// Whether every shard's PUB/SUB connection is up (a flag its subscriber
     /// task keeps; no round trip).
+    /// Every shard's PUB/SUB connection is up and its command connection
+    /// answers a `PING` within the IO timeout. The PUB/SUB flag alone stays up
+    /// while Redis is frozen (SIGSTOP, a long blocking command): the socket is
+    /// open, yet every publish fails.
     async fn healthy(&self) -> bool {
-        self.shards
+        if !self
+            .shards
             .iter()
             .all(|s| s.connected.load(Ordering::Acquire))
+        {
+            return false;
+        }
+        let pings = self.engine.shards().iter().map(|s| answers_ping(s));
+        futures_util::future::join_all(pings)
+            .await
+            .into_iter()
+            .all(|ok| ok)
     }
 
     async fn shutdown(&self) {
         self.cancel.cancel();
+    }
+}
+
+/// Whether the shard's command connection answers a `PING` in time. A
+/// connection found dead (Redis restarted) fails at once and is replaced on the
+/// next call, so a quick failure is asked once more; a timeout is not.
+async fn answers_ping(shard: &crate::shard::Shard) -> bool {
+    let ping = redis::cmd("PING");
+    let started = tokio::time::Instant::now();
+    match shard.query::<String>(&ping).await {
+        Ok(_) => true,
+        Err(_) if started.elapsed() < shard.io_timeout() => {
+            shard.query::<String>(&ping).await.is_ok()
+        }
+        Err(_) => false,
     }
 }
 

@@ -197,3 +197,40 @@ async fn connect_to_missing_redis_fails_fast() {
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(err.to_string().contains(&port.to_string()), "{err}");
 }
+
+/// A frozen Redis (SIGSTOP: sockets open, nothing answered) fails publishes, so
+/// the broker must not report itself healthy; it does again once Redis resumes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frozen_redis_is_not_healthy() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let engine = RedisEngine::connect(config(redis.url()))
+        .await
+        .expect("connect");
+    let rec = RecordingEvents::new();
+    let b = engine.broker(Arc::clone(&rec) as Arc<dyn BrokerEvents>);
+    b.subscribe("ch").await.expect("subscribe");
+    assert!(b.healthy().await, "healthy once subscribed");
+    redis.freeze();
+    let asked = tokio::time::Instant::now();
+    let healthy = b.healthy().await;
+    let publish = b.publish("ch", publication("x"), &history(10)).await;
+    redis.thaw();
+    assert!(publish.is_err(), "publishes fail while frozen");
+    assert!(!healthy, "healthy while frozen");
+    // Answered within the IO timeout (plus a reconnect), not held.
+    assert!(
+        asked.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        asked.elapsed()
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !b.healthy().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not healthy again after the thaw"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

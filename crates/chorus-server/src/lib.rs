@@ -10,6 +10,8 @@
 //! * [`auth`] — JWT verification of connection and subscription tokens
 //!   (HMAC, RSA, ECDSA, JWKS) and token generation helpers.
 //! * [`server`] — the HTTP server, its router and graceful shutdown.
+//! * [`http_serve`] — the accept loop under it: header-read and request-body
+//!   timeouts.
 //! * [`state`] — the state shared by every handler, built at start-up.
 //! * [`grpc`] — the gRPC server API (`grpc_api`) and the `uni_grpc`
 //!   transport, each on its own listener.
@@ -53,6 +55,7 @@ pub mod cli;
 pub mod config;
 pub mod grpc;
 pub mod grpc_proto;
+pub mod http_serve;
 pub mod limits;
 pub mod logging;
 pub mod metrics;

@@ -221,24 +221,35 @@ pub async fn run_with(
     }
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
-    // Clients get 3001 ("shutdown", reconnect elsewhere); the node waits for them.
-    // Spread over `shutdown.disconnect_spread` (lame duck), bounded by the timeout.
+    // `shutdown.timeout` bounds the whole sequence, not each phase: clients get
+    // 3001 ("shutdown", reconnect elsewhere; spread over
+    // `shutdown.disconnect_spread`, lame duck) while the HTTP servers finish
+    // their requests, and whatever is left at the deadline is cut (a stalled
+    // request or a frozen Redis must not hold the process).
     let spread = cfg.shutdown.disconnect_spread.to_std().unwrap_or_default();
-    state.node.shutdown_gradually(timeout, spread).await;
-    let drain = async {
-        while let Some(joined) = tasks.join_next().await {
-            if let Ok(Err(e)) = joined {
-                tracing::warn!(error = %e, "server task failed during shutdown");
+    let node = state.node.clone();
+    let sequence = async {
+        let drain = async {
+            while let Some(joined) = tasks.join_next().await {
+                if let Ok(Err(e)) = joined {
+                    tracing::warn!(error = %e, "server task failed during shutdown");
+                }
             }
-        }
+        };
+        tokio::join!(Box::pin(node.shutdown_gradually(timeout, spread)), drain);
     };
-    if tokio::time::timeout(timeout, drain).await.is_err() {
+    if tokio::time::timeout(timeout, Box::pin(sequence))
+        .await
+        .is_err()
+    {
         tracing::warn!(
             ?timeout,
             "graceful shutdown timed out; closing remaining connections"
         );
-        tasks.abort_all();
     }
+    // Dropping the set aborts the server tasks still running, and with them
+    // their connections.
+    drop(tasks);
     tracing::info!("server stopped");
     result
 }
@@ -268,12 +279,10 @@ async fn bind(addr: &str) -> Result<TcpListener, ServeError> {
 async fn serve_one(
     listener: TcpListener,
     router: Router,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> Result<(), ServeError> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            let _ = stop.wait_for(|s| *s).await;
-        })
+    let timeouts = crate::http_serve::HttpTimeouts::default();
+    crate::http_serve::serve(listener, router, stop, timeouts)
         .await
         .map_err(ServeError::Serve)
 }

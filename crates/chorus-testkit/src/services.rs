@@ -3,8 +3,9 @@
 //! [`RedisSentinel`]) and `nats-server`, started on free loopback ports and
 //! killed when the guard drops.
 //!
-//! When a binary is missing, the `start` functions **panic under `CI=true`** (a
-//! missing service must fail CI, never pass it silently) and otherwise return
+//! When a binary is missing, the `start` functions **panic under CI** ([`is_ci`]:
+//! any non-empty `CI` other than `false` or `0`; a missing service must fail CI,
+//! never pass it silently) and otherwise return
 //! `None` after a loud message on stderr, so a developer without the packages
 //! can still run the rest. `scripts/install-deps` installs them (Debian packages
 //! `redis-server`, which brings `redis-cli`, and `nats-server`).
@@ -38,7 +39,18 @@ pub fn find_binary(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// `None` (with a loud message) when `name` is missing, or a panic under `CI=true`.
+/// Whether the tests run under CI: `CI` is set to anything but empty, `false` or
+/// `0` (CI providers set `CI=true`, some `CI=1` or a name), as `scripts/test`,
+/// `e2e/run` and the JavaScript and Python suites read it.
+pub fn is_ci() -> bool {
+    ci_value_means_ci(std::env::var("CI").ok().as_deref())
+}
+
+fn ci_value_means_ci(value: Option<&str>) -> bool {
+    !matches!(value.map(str::trim), None | Some("" | "false" | "0"))
+}
+
+/// `None` (with a loud message) when `name` is missing, or a panic under CI.
 fn require(name: &str) -> Option<PathBuf> {
     if let Some(p) = find_binary(name) {
         return Some(p);
@@ -47,8 +59,8 @@ fn require(name: &str) -> Option<PathBuf> {
         "`{name}` is not installed: run scripts/install-deps (apt-get install -y redis-server nats-server)"
     );
     assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{msg}; CI=true, so this test fails instead of skipping"
+        !is_ci(),
+        "{msg}; CI is set, so this test fails instead of skipping"
     );
     eprintln!("\n!!!!!!!! SKIPPING: {msg} !!!!!!!!\n");
     None
@@ -128,7 +140,7 @@ impl RedisServer {
     /// `redis-server` is missing outside CI (see the module docs).
     ///
     /// # Panics
-    /// Under `CI=true` without `redis-server`, or if the server does not start.
+    /// Under CI ([`is_ci`]) without `redis-server`, or if the server does not start.
     pub fn start() -> Option<Self> {
         Self::launch(None, None, None)
     }
@@ -236,6 +248,32 @@ impl RedisServer {
         }
     }
 
+    /// Freezes the server (SIGSTOP): connections stay open but nothing is
+    /// answered, like a Redis stuck on a slow command or a paused VM.
+    ///
+    /// # Panics
+    /// If the signal cannot be sent.
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Resumes a server frozen by [`RedisServer::freeze`] (SIGCONT).
+    ///
+    /// # Panics
+    /// If the signal cannot be sent.
+    pub fn thaw(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, sig: &str) {
+        let child = self.child.as_ref().expect("the server is running");
+        let status = Command::new("kill")
+            .args([sig, &child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {sig} failed");
+    }
+
     /// Starts the server again on the same port (after [`RedisServer::stop`]).
     pub fn start_again(&mut self) {
         if self.child.is_none() {
@@ -268,7 +306,7 @@ impl NatsServer {
     /// Starts a server, or `None` when `nats-server` is missing outside CI.
     ///
     /// # Panics
-    /// Under `CI=true` without `nats-server`, or if the server does not start.
+    /// Under CI ([`is_ci`]) without `nats-server`, or if the server does not start.
     pub fn start() -> Option<Self> {
         let binary = require("nats-server")?;
         // A free port can be taken between probing and binding: try a few.
@@ -315,4 +353,19 @@ fn scratch_dir(kind: &str) -> PathBuf {
 fn kill(child: &mut Child) {
     let _ = child.kill();
     let _ = child.wait();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ci_value_means_ci;
+
+    #[test]
+    fn any_ci_value_but_empty_false_or_zero_means_ci() {
+        for value in ["true", "1", "yes", "github-actions", "TRUE"] {
+            assert!(ci_value_means_ci(Some(value)), "CI={value}");
+        }
+        for value in [None, Some(""), Some("false"), Some("0"), Some(" ")] {
+            assert!(!ci_value_means_ci(value), "CI={value:?}");
+        }
+    }
 }

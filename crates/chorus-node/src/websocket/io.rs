@@ -45,21 +45,56 @@ impl std::fmt::Debug for WsIo {
     }
 }
 
-/// Whether a read error means the message was over the size limit.
-fn too_big(e: &axum::Error) -> bool {
+/// The close frame a read error calls for: 1009 for a message over the size
+/// limit (centrifuge-js treats it as "message size limit exceeded"), 1002 for a
+/// protocol violation (unmasked frame, reserved bits or opcode, oversized or
+/// fragmented control frame), 1007 for a text message that is not UTF-8. `None`
+/// when the peer is gone (nothing to tell it) or for I/O errors.
+///
+/// Without the frame the client sees a bare TCP close (1006) and reconnects at
+/// once, as after a network failure; Centrifugo (gorilla/websocket) sends one.
+fn close_for(e: &axum::Error) -> Option<CloseFrame> {
     use tokio_tungstenite::tungstenite::Error as WsError;
-    use tokio_tungstenite::tungstenite::error::CapacityError;
+    use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
     let inner: &(dyn std::error::Error + 'static) = e;
     let mut source = Some(inner);
     while let Some(err) = source {
-        if let Some(WsError::Capacity(CapacityError::MessageTooLong { .. })) =
-            err.downcast_ref::<WsError>()
-        {
-            return true;
+        if let Some(ws) = err.downcast_ref::<WsError>() {
+            let (code, reason) = match ws {
+                WsError::Capacity(CapacityError::MessageTooLong { .. }) => {
+                    (1009, "message size limit exceeded")
+                }
+                WsError::Utf8(_) => (1007, "invalid UTF-8 in a text message"),
+                WsError::Protocol(
+                    ProtocolError::ResetWithoutClosingHandshake
+                    | ProtocolError::SendAfterClosing
+                    | ProtocolError::ReceivedAfterClosing,
+                ) => return None,
+                WsError::Protocol(_) => (1002, "protocol error"),
+                _ => return None,
+            };
+            return Some(CloseFrame {
+                code,
+                reason: Utf8Bytes::from_static(reason),
+            });
         }
         source = err.source();
     }
-    false
+    None
+}
+
+impl WsIo {
+    /// Tells the peer why its input ended the connection, when a close frame
+    /// applies (see [`close_for`]); bounded by the write timeout.
+    async fn refuse(&mut self, e: &axum::Error) {
+        if let Some(frame) = close_for(e) {
+            let _ = tokio::time::timeout(
+                self.write_timeout,
+                self.socket.send(Message::Close(Some(frame))),
+            )
+            .await;
+        }
+    }
 }
 
 impl FrameIo for WsIo {
@@ -70,7 +105,10 @@ impl FrameIo for WsIo {
                 match self.socket.next().await? {
                     Ok(Message::Close(_)) => return None,
                     Ok(_) => {}
-                    Err(e) => return Some(Err(TransportError(e.to_string()))),
+                    Err(e) => {
+                        self.refuse(&e).await;
+                        return Some(Err(TransportError(e.to_string())));
+                    }
                 }
             }
         }
@@ -81,18 +119,7 @@ impl FrameIo for WsIo {
                 Ok(Message::Ping(_) | Message::Pong(_)) => {}
                 Ok(Message::Close(_)) => return None,
                 Err(e) => {
-                    if too_big(&e) {
-                        // 1009: centrifuge-js treats it as "message size limit exceeded".
-                        let frame = CloseFrame {
-                            code: 1009,
-                            reason: Utf8Bytes::from_static("message size limit exceeded"),
-                        };
-                        let _ = tokio::time::timeout(
-                            self.write_timeout,
-                            self.socket.send(Message::Close(Some(frame))),
-                        )
-                        .await;
-                    }
+                    self.refuse(&e).await;
                     return Some(Err(TransportError(e.to_string())));
                 }
             }

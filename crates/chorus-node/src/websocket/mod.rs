@@ -8,7 +8,9 @@
 //!   subprotocol or passes `?format=protobuf` / `?cf_protocol=protobuf`. JSON
 //!   frames travel as text messages, Protobuf as binary.
 //! - Messages (and frames) over [`WebSocketOptions::message_size_limit`] close the
-//!   connection with 1009 ("message size limit exceeded").
+//!   connection with 1009 ("message size limit exceeded"); protocol violations with
+//!   1002, a text message that is not UTF-8 with 1007 (a close frame, not a bare
+//!   TCP close).
 //! - A disconnect is delivered in the close frame (code and reason), never as a
 //!   push; 3000 ("connection closed") is never sent in a frame.
 //! - A write (one batch of replies and pushes) taking longer than

@@ -5,7 +5,7 @@
 //! | --- | --- |
 //! | `GET {prefix}/` (and `app.js`, `app.css`) | the UI: plain HTML/JS/CSS embedded in the binary |
 //! | `GET {prefix}/admin/init` | `{"insecure": bool, "edition": "oss"}`: whether the UI must log in |
-//! | `POST {prefix}/admin/auth` | `{"password": "…"}` → `{"token": "…"}` (HS256 JWT signed with `admin.secret`, 24 h), 400 on a wrong password |
+//! | `POST {prefix}/admin/auth` | `{"password": "…"}` → `{"token": "…"}` (HS256 JWT signed with `admin.secret`, 24 h), 400 on a wrong password, 429 after 10 wrong ones from one address within a minute |
 //! | `POST {prefix}/admin/api` | `{"method": "publish", "params": {…}}` → `{"result": …}` or `{"error": …}`, with `Authorization: token <token>` |
 //! | `GET {prefix}/admin/stats` | this node's live figures for the nodes page (same authorization) |
 //!
@@ -15,13 +15,14 @@
 
 mod auth;
 mod stats;
+mod throttle;
 
-use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Router};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -38,6 +39,7 @@ struct AdminState {
     app: AppState,
     executor: ApiExecutor,
     auth: auth::AdminAuth,
+    login_throttle: throttle::LoginThrottle,
 }
 
 /// The admin routes (UI, `/admin/init`, `/admin/auth`, `/admin/api`, `/admin/stats`).
@@ -48,6 +50,7 @@ pub fn router(state: &AppState) -> Router {
         app: state.clone(),
         executor: ApiExecutor::new(state.node.clone()),
         auth: auth::AdminAuth::new(&cfg.password, &cfg.secret, cfg.insecure),
+        login_throttle: throttle::LoginThrottle::default(),
     };
     let root = if prefix.is_empty() {
         "/".to_owned()
@@ -110,7 +113,22 @@ struct Login {
     password: String,
 }
 
-async fn login(State(s): State<AdminState>, body: Bytes) -> Response {
+async fn login(
+    State(s): State<AdminState>,
+    peer: Option<Extension<ConnectInfo<std::net::SocketAddr>>>,
+    body: Bytes,
+) -> Response {
+    let addr = peer.map(|Extension(ConnectInfo(a))| a.ip());
+    if !s.login_throttle.allows(addr) {
+        tracing::info!(?addr, "admin login refused: too many failed attempts");
+        let retry = throttle::WINDOW.as_secs().to_string();
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, retry)],
+            "too many failed logins\n",
+        )
+            .into_response();
+    }
     // JSON body, or a form (`password=…`) as Centrifugo's UI sends.
     let password = serde_json::from_slice::<Login>(&body).map_or_else(
         |_| url_form_password(&body).unwrap_or_default(),
@@ -119,7 +137,8 @@ async fn login(State(s): State<AdminState>, body: Bytes) -> Response {
     match s.auth.login(&password) {
         Some(token) => axum::Json(serde_json::json!({ "token": token })).into_response(),
         None => {
-            tracing::info!("admin login refused: wrong password");
+            s.login_throttle.failed(addr);
+            tracing::info!(?addr, "admin login refused: wrong password");
             (StatusCode::BAD_REQUEST, "wrong password\n").into_response()
         }
     }
@@ -159,10 +178,6 @@ async fn api(State(s): State<AdminState>, headers: HeaderMap, body: Bytes) -> Re
         Err(CallError::Api(e)) => serde_json::json!({ "error": ErrorBody::from(&e) }).to_string(),
         Err(CallError::Decode) => {
             let e = ErrorBody::from(&chorus_node::ApiError::BadRequest);
-            serde_json::json!({ "error": e }).to_string()
-        }
-        Err(CallError::Encode) => {
-            let e = ErrorBody::from(&chorus_node::ApiError::Internal);
             serde_json::json!({ "error": e }).to_string()
         }
     };

@@ -105,7 +105,6 @@ pub(super) async fn handle_legacy(
             Ok(raw) => (None, Some(&**raw)),
             Err(CallError::Api(e)) => (Some(ErrorBody::from(e)), None),
             Err(CallError::Decode) => (Some(ErrorBody::from(ApiError::BadRequest)), None),
-            Err(CallError::Encode) => return plain_error(StatusCode::INTERNAL_SERVER_ERROR),
         };
         let reply = LegacyReply { id, error, result };
         let Ok(line) = serde_json::to_string(&reply) else {

@@ -154,10 +154,8 @@ impl ApiMethod {
 pub(crate) enum CallError {
     /// The request body is not the method's request object.
     Decode,
-    /// The method failed.
+    /// The method failed, or its result could not be encoded.
     Api(ApiError),
-    /// The result could not be encoded (a stored payload is not JSON).
-    Encode,
 }
 
 /// Decodes a request object. An empty body counts as `{}`; anything but a JSON
@@ -172,7 +170,13 @@ fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, CallError> {
 
 fn encode<T: Serialize>(result: Result<T, ApiError>) -> Result<Box<RawValue>, CallError> {
     let result = result.map_err(CallError::Api)?;
-    serde_json::value::to_raw_value(&result).map_err(|_| CallError::Encode)
+    // A stored payload that is not JSON (binary data published with `b64data`
+    // or by a Protobuf client) cannot be written in a JSON result: an error
+    // reply (100), like any failed call, not a bare HTTP 500.
+    serde_json::value::to_raw_value(&result).map_err(|e| {
+        tracing::warn!(error = %e, "API result cannot be encoded as JSON (a payload that is not JSON)");
+        CallError::Api(ApiError::Internal)
+    })
 }
 
 /// Decodes `body` as `method`'s request (an empty body counts as `{}`),
@@ -266,7 +270,6 @@ async fn handle_method(
         Ok(raw) => json_response(StatusCode::OK, format!(r#"{{"result":{}}}"#, raw.get())),
         Err(CallError::Api(e)) => error_response(&e, transport),
         Err(CallError::Decode) => plain_error(StatusCode::BAD_REQUEST),
-        Err(CallError::Encode) => plain_error(StatusCode::INTERNAL_SERVER_ERROR),
     }
 }
 

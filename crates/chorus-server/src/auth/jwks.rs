@@ -1,7 +1,7 @@
 //! JSON Web Key Set fetching and caching.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex as StdMutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::DecodingKey;
@@ -14,27 +14,47 @@ use super::JwtError;
 pub const JWKS_CACHE_TTL: Duration = Duration::from_secs(3600);
 /// Timeout of one JWKS request.
 pub const JWKS_REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
-/// A key id missing from a fresh set does not trigger another fetch sooner than this.
+/// Fetch attempts (successful or not) are at least this far apart: an unknown
+/// `kid` or an endpoint that is down does not turn every verification into a
+/// request.
 const MIN_REFETCH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Fetches keys from a JWKS endpoint and caches them by `kid`.
 ///
-/// Keys are cached for [`JWKS_CACHE_TTL`] (1 hour). A request times out
-/// after 1 s and is retried once. An unknown `kid` triggers a refetch (at
-/// most once per second) so rotated keys are picked up.
+/// Keys are cached for [`JWKS_CACHE_TTL`] (1 hour). A request times out after
+/// 1 s and is retried once. An unknown `kid` triggers a refetch so rotated keys
+/// are picked up. Fetch attempts are at least a second apart.
+///
+/// Verifications do not queue behind a fetch: one fetch runs at a time (single
+/// flight); while it runs, or when it failed, a `kid` already known is served
+/// from the cache even past its TTL (stale keys beat an outage of the key
+/// endpoint). Only a `kid` never seen waits, for the fetch in flight at most.
 #[derive(Debug)]
 pub struct JwksClient {
     url: String,
     http: reqwest::Client,
     ttl: Duration,
-    cache: Mutex<Cache>,
+    // std Mutex: held only to read or replace the cached keys, never across a
+    // fetch, so verifications of known keys never wait for the endpoint.
+    cache: StdMutex<Cache>,
+    // Held for the duration of a fetch: one fetch at a time.
+    refresh: Mutex<()>,
 }
 
 #[derive(Debug, Default)]
 struct Cache {
     keys: HashMap<String, Arc<DecodingKey>>,
     fetched_at: Option<Instant>,
+    attempted_at: Option<Instant>,
+    last_error: Option<JwtError>,
     fetches: u64,
+}
+
+impl Cache {
+    fn may_fetch(&self) -> bool {
+        self.attempted_at
+            .is_none_or(|t| t.elapsed() >= MIN_REFETCH_INTERVAL)
+    }
 }
 
 impl JwksClient {
@@ -48,7 +68,8 @@ impl JwksClient {
             url: url.into(),
             http,
             ttl: JWKS_CACHE_TTL,
-            cache: Mutex::new(Cache::default()),
+            cache: StdMutex::default(),
+            refresh: Mutex::new(()),
         }
     }
 
@@ -65,33 +86,76 @@ impl JwksClient {
 
     /// How many times the key set was fetched successfully.
     pub async fn fetch_count(&self) -> u64 {
-        self.cache.lock().await.fetches
+        self.lock().fetches
     }
 
-    /// The key for `kid`, fetching the set when needed.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The key for `kid`, fetching the set when needed (see the type's docs).
     pub async fn key(&self, kid: &str) -> Result<Arc<DecodingKey>, JwtError> {
-        let mut cache = self.cache.lock().await;
-        let fresh = cache.fetched_at.is_some_and(|t| t.elapsed() < self.ttl);
-        if fresh {
-            if let Some(key) = cache.keys.get(kid) {
-                return Ok(Arc::clone(key));
+        let (known, fresh, may_fetch) = {
+            let cache = self.lock();
+            let fresh = cache.fetched_at.is_some_and(|t| t.elapsed() < self.ttl);
+            (cache.keys.get(kid).cloned(), fresh, cache.may_fetch())
+        };
+        if let Some(key) = known {
+            if !fresh && may_fetch {
+                // Refresh unless a fetch is already running; serve the cached
+                // key whatever the outcome.
+                if let Ok(_single) = self.refresh.try_lock() {
+                    let _ = self.refresh_now().await;
+                    if let Some(key) = self.lock().keys.get(kid).cloned() {
+                        return Ok(key);
+                    }
+                }
             }
-            if cache
-                .fetched_at
-                .is_some_and(|t| t.elapsed() < MIN_REFETCH_INTERVAL)
-            {
-                return Err(JwtError::invalid(format!("unknown key id {kid:?}")));
+            return Ok(key);
+        }
+        let asked = Instant::now();
+        let _single = self.refresh.lock().await;
+        {
+            // A fetch that ran while this call waited has the answer.
+            let cache = self.lock();
+            let answered = cache.attempted_at.is_some_and(|t| t >= asked);
+            if answered || !cache.may_fetch() {
+                return cache.keys.get(kid).cloned().ok_or_else(|| {
+                    match (&cache.last_error, cache.fetched_at) {
+                        (Some(e), None) => e.clone(),
+                        _ => JwtError::invalid(format!("unknown key id {kid:?}")),
+                    }
+                });
             }
         }
-        let keys = self.fetch().await?;
-        cache.keys = keys;
-        cache.fetched_at = Some(Instant::now());
-        cache.fetches += 1;
-        cache
+        self.refresh_now().await?;
+        self.lock()
             .keys
             .get(kid)
             .cloned()
             .ok_or_else(|| JwtError::invalid(format!("unknown key id {kid:?}")))
+    }
+
+    /// Fetches the set and stores the outcome; called with `refresh` held.
+    async fn refresh_now(&self) -> Result<(), JwtError> {
+        self.lock().attempted_at = Some(Instant::now());
+        let fetched = self.fetch().await;
+        let mut cache = self.lock();
+        cache.attempted_at = Some(Instant::now());
+        match fetched {
+            Ok(keys) => {
+                cache.keys = keys;
+                cache.fetched_at = Some(Instant::now());
+                cache.last_error = None;
+                cache.fetches += 1;
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(url = %self.url, error = %e, "JWKS fetch failed; keeping the cached keys");
+                cache.last_error = Some(e.clone());
+                Err(e)
+            }
+        }
     }
 
     async fn fetch(&self) -> Result<HashMap<String, Arc<DecodingKey>>, JwtError> {

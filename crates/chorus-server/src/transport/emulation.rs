@@ -5,8 +5,9 @@
 //! content type is `application/octet-stream`, JSON otherwise). The session
 //! registry maps a session id to the inbound channel of the connection that owns
 //! it; the commands are handed to that connection's task, which handles them in
-//! order like any other frame. Answers: 204 delivered, 400 malformed, 404 unknown
-//! node or session, 405 not a POST, 413 body over `emulation.max_request_body_size`.
+//! order like any other frame. Answers: 204 delivered (and to the `OPTIONS`
+//! preflight), 400 malformed, 404 unknown node or session, 405 other methods, 413
+//! body over `emulation.max_request_body_size`.
 //!
 //! On several nodes a request may reach a node that does not own the session
 //! (a load balancer without sticky sessions): it is forwarded through the
@@ -32,10 +33,12 @@ pub const INBOUND_CAPACITY: usize = 32;
 
 /// Takes commands forwarded by other nodes for this node's sessions.
 ///
-/// Called on the broker's receive path, so it never waits: a session whose
-/// inbound buffer is full gets the frame from a spawned task (ordering is kept
-/// unless the session is that far behind). Frames for sessions that are gone
-/// are dropped (the client reconnects, as with a 404).
+/// Called on the broker's receive path, so it never waits, and it holds nothing
+/// per frame: a session whose inbound buffer ([`INBOUND_CAPACITY`] frames) is
+/// full is that far behind its client, so it is unregistered. It still handles
+/// the frames already queued, then its connection ends (the client reconnects
+/// and recovers), and later requests for it get 404. Frames for sessions that are
+/// gone are dropped (the client reconnects, as with a 404).
 pub fn forwarded_sink(sessions: Arc<Sessions>) -> chorus_node::EmulationSink {
     Arc::new(move |session: &str, frame: Bytes| {
         let Some(inbound) = sessions.get(session) else {
@@ -47,10 +50,13 @@ pub fn forwarded_sink(sessions: Arc<Sessions>) -> chorus_node::EmulationSink {
         };
         match inbound.try_send(frame) {
             Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
-            Err(mpsc::error::TrySendError::Full(frame)) => {
-                tokio::spawn(async move {
-                    let _ = inbound.send(frame).await;
-                });
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::info!(
+                    session,
+                    capacity = INBOUND_CAPACITY,
+                    "emulation session too far behind its forwarded commands; ending it"
+                );
+                sessions.lock().remove(session);
             }
         }
     })
@@ -150,4 +156,32 @@ async fn deliver(state: &AppState, headers: &HeaderMap, body: Body) -> Result<()
         .send(frame)
         .await
         .map_err(|_| Refused::NotFound("unknown session"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_full_session_is_ended_instead_of_a_task_per_frame() {
+        let sessions = Arc::new(Sessions::default());
+        let (tx, mut rx) = mpsc::channel(INBOUND_CAPACITY);
+        let _guard = sessions.register("s".into(), tx);
+        let sink = forwarded_sink(Arc::clone(&sessions));
+        for i in 0..INBOUND_CAPACITY {
+            sink("s", Bytes::from(i.to_string()));
+        }
+        assert!(sessions.get("s").is_some());
+        // One frame too many: the session is unregistered, nothing waits.
+        sink("s", Bytes::from_static(b"over"));
+        assert!(sessions.get("s").is_none());
+        drop(sink);
+        // The queued frames are still handled, then the inbound channel ends.
+        let mut got = 0;
+        while let Some(frame) = rx.recv().await {
+            assert_ne!(&frame[..], b"over");
+            got += 1;
+        }
+        assert_eq!(got, INBOUND_CAPACITY);
+    }
 }

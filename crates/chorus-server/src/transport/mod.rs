@@ -2,8 +2,10 @@
 //!
 //! WebSocket is served by [`websocket`]; the HTTP-based transports (bidirectional
 //! emulation over HTTP-streaming and SSE, and the unidirectional uni_websocket,
-//! uni_sse and uni_http_stream) are mounted by [`routes`] when enabled.
+//! uni_sse and uni_http_stream) are mounted by [`routes`] when enabled, with the
+//! CORS headers of [`cors`].
 
+pub mod cors;
 pub mod emulation;
 pub mod http_stream;
 pub mod origin;
@@ -41,7 +43,10 @@ pub fn routes(app: &AppState) -> Router {
         );
     }
     if cfg.http_stream.enabled || cfg.sse.enabled {
-        router = router.route(&cfg.emulation.handler_prefix, post(emulation::handler));
+        router = router.route(
+            &cfg.emulation.handler_prefix,
+            post(emulation::handler).options(cors::emulation_preflight),
+        );
     }
     if cfg.uni_websocket.enabled {
         router = router.route(
@@ -61,7 +66,7 @@ pub fn routes(app: &AppState) -> Router {
             post(uni::http_stream_handler),
         );
     }
-    router.with_state(app.clone())
+    cors::layer(router.with_state(app.clone()), &cfg.client.allowed_origins)
 }
 
 /// Starts an emulated session whose connect command(s) are `frame` and returns

@@ -176,6 +176,9 @@ pub enum Refused {
     /// The request could not be forwarded to the node owning the session (503).
     #[error("cannot reach the session's node")]
     Unavailable,
+    /// The body did not arrive in time (408, see [`crate::http_serve`]).
+    #[error("request body not received in time")]
+    BodyTimeout,
 }
 
 impl IntoResponse for Refused {
@@ -186,6 +189,7 @@ impl IntoResponse for Refused {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
         };
         tracing::debug!(status = status.as_u16(), reason = %self, "transport request refused");
         (status, self.to_string()).into_response()
@@ -207,13 +211,21 @@ pub fn check_origin(allowed: &[String], headers: &HeaderMap) -> Result<(), Refus
 /// Reads a whole body of at most `limit` bytes.
 ///
 /// # Errors
-/// [`Refused::TooLarge`] over the limit, [`Refused::BadRequest`] when reading fails.
+/// [`Refused::TooLarge`] over the limit, [`Refused::BodyTimeout`] past the body's
+/// deadline, [`Refused::BadRequest`] when reading fails otherwise.
 pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, Refused> {
     use futures_util::StreamExt;
     let mut stream = body.into_data_stream();
     let mut buf = BytesMut::new();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| Refused::BadRequest(e.to_string()))?;
+        let chunk = chunk.map_err(|e| {
+            let e = e.into_inner();
+            if e.is::<crate::http_serve::BodyTimeout>() {
+                Refused::BodyTimeout
+            } else {
+                Refused::BadRequest(e.to_string())
+            }
+        })?;
         if buf.len() + chunk.len() > limit {
             return Err(Refused::TooLarge);
         }

@@ -21,11 +21,17 @@ fn config(admin: &str) -> ServerConfig {
     cfg
 }
 
+/// Served by the server's own accept loop, which tells handlers the peer address.
 async fn start(config: ServerConfig) -> SocketAddr {
     let app = router(AppState::new(config).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    // The sender is dropped: the server never stops (the test's runtime ends it).
+    let (_, never) = tokio::sync::watch::channel(false);
+    let timeouts = chorus_server::http_serve::HttpTimeouts::default();
+    tokio::spawn(chorus_server::http_serve::serve(
+        listener, app, never, timeouts,
+    ));
     addr
 }
 
@@ -54,6 +60,38 @@ async fn admin_api(
     }
     let resp = req.send().await.unwrap();
     (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+async fn login_from(addr: SocketAddr, local: [u8; 4], password: &str) -> u16 {
+    reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from(local))
+        .build()
+        .unwrap()
+        .post(format!("http://{addr}/admin/auth"))
+        .json(&json!({ "password": password }))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn failed_logins_are_throttled_per_client_address() {
+    let addr = start(config(SECURE)).await;
+    // Successes are never counted.
+    for _ in 0..15 {
+        assert_eq!(login_from(addr, [127, 0, 0, 1], "pw").await, 200);
+    }
+    for _ in 0..10 {
+        assert_eq!(login_from(addr, [127, 0, 0, 1], "guess").await, 400);
+    }
+    // Over the limit: refused before the password is checked, right or wrong.
+    assert_eq!(login_from(addr, [127, 0, 0, 1], "guess").await, 429);
+    assert_eq!(login_from(addr, [127, 0, 0, 1], "pw").await, 429);
+    // Another address is not affected.
+    assert_eq!(login_from(addr, [127, 0, 0, 2], "pw").await, 200);
+    assert_eq!(login_from(addr, [127, 0, 0, 2], "guess").await, 400);
 }
 
 #[tokio::test]

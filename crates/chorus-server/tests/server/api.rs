@@ -729,3 +729,20 @@ async fn custom_prefix() {
     let (status, _) = api.raw("/api/info", "{}").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn history_holding_a_payload_that_is_not_json_answers_an_error_reply() {
+    let api = Api::default().await;
+    // Binary data (from b64data, or a Protobuf client) cannot be written as JSON.
+    let b64 = base64::engine::general_purpose::STANDARD.encode([0xff, 0x00, 0x01]);
+    let (status, body) = api
+        .call("publish", json!({"channel": "hist:bin", "b64data": b64}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.get("error").is_none(), "{body}");
+    let (status, body) = api
+        .call("history", json!({"channel": "hist:bin", "limit": 10}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["error"]["code"], 100, "{body}");
+}

@@ -1,11 +1,12 @@
 //! JWT verification tests: every algorithm, claim checks, JWKS.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use chorus_server::auth::{
-    Algorithm, ConnectTokenOptions, EncodingKey, JwtError, JwtVerifier, hs256_connect_token,
-    hs256_subscribe_token, sign_claims,
+    Algorithm, ConnectTokenOptions, EncodingKey, JwksClient, JwtError, JwtVerifier,
+    hs256_connect_token, hs256_subscribe_token, sign_claims,
 };
 use chorus_server::config::{ClientSection, TokenConfig};
 use serde_json::{Value, json};
@@ -456,4 +457,69 @@ async fn jwks_unreachable_is_unavailable() {
         v.verify_connect(&t).await,
         Err(JwtError::Unavailable(_))
     ));
+}
+
+/// A JWKS endpoint that can be made to hang (accept, never answer); `started`
+/// is notified when a request arrives.
+async fn jwks_server_that_hangs() -> (String, Arc<AtomicBool>, Arc<tokio::sync::Notify>) {
+    let hang = Arc::new(AtomicBool::new(false));
+    let started = Arc::new(tokio::sync::Notify::new());
+    let (h, s) = (Arc::clone(&hang), Arc::clone(&started));
+    let app = axum::Router::new().route(
+        "/jwks",
+        axum::routing::get(move || {
+            let (hang, started) = (Arc::clone(&h), Arc::clone(&s));
+            async move {
+                started.notify_one();
+                if hang.load(Ordering::SeqCst) {
+                    std::future::pending::<()>().await;
+                }
+                ([("content-type", "application/json")], JWKS)
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/jwks"), hang, started)
+}
+
+#[tokio::test]
+async fn jwks_outage_does_not_hold_verifications_of_known_keys() {
+    let (url, hang, started) = jwks_server_that_hangs().await;
+    // TTL zero: every use finds the keys stale and wants a refresh.
+    let jwks = Arc::new(JwksClient::new(url).with_cache_ttl(Duration::ZERO));
+    jwks.key("rsa-key").await.unwrap();
+    started.notified().await;
+    assert_eq!(jwks.fetch_count().await, 1);
+
+    hang.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(1100)).await; // past the refetch spacing
+    let refreshing = tokio::spawn({
+        let jwks = Arc::clone(&jwks);
+        async move { jwks.key("rsa-key").await }
+    });
+    started.notified().await;
+    // The refresh hangs (1 s timeout, one retry); verifications meanwhile are
+    // served the cached key at once instead of queueing behind it.
+    let t = std::time::Instant::now();
+    let served = futures_util::future::join_all((0..20).map(|_| jwks.key("rsa-key"))).await;
+    assert!(served.iter().all(Result::is_ok));
+    assert!(
+        t.elapsed() < Duration::from_millis(300),
+        "{:?}",
+        t.elapsed()
+    );
+    // The refreshing caller gets the stale key too once the fetch gives up.
+    assert!(refreshing.await.unwrap().is_ok());
+    // Right after the failure no new fetch is tried: an unknown kid is answered
+    // without waiting for the endpoint.
+    let t = std::time::Instant::now();
+    assert!(jwks.key("nope").await.is_err());
+    assert!(
+        t.elapsed() < Duration::from_millis(300),
+        "{:?}",
+        t.elapsed()
+    );
+    assert_eq!(jwks.fetch_count().await, 1);
 }

@@ -1,7 +1,7 @@
 //! Redis set-ups beyond a single server: a three-master [`RedisCluster`], a
 //! master (and replica) behind a [`RedisSentinel`], and a TLS-only
 //! [`RedisTlsServer`]. Same conventions as the parent module: free ports,
-//! readiness from log lines, killed on drop, a panic under `CI=true` when a
+//! readiness from log lines, killed on drop, a panic under CI ([`super::is_ci`]) when a
 //! binary is missing.
 
 use super::{READY, RedisServer, free_port, kill, require, scratch_dir, spawn_ready};
@@ -39,7 +39,7 @@ impl RedisCluster {
     /// outside CI.
     ///
     /// # Panics
-    /// Under `CI=true` without the binaries, or if the cluster does not form.
+    /// Under CI ([`super::is_ci`]) without the binaries, or if the cluster does not form.
     pub fn start() -> Option<Self> {
         let server = require("redis-server")?;
         let cli = require("redis-cli")?;
@@ -159,7 +159,7 @@ impl RedisSentinel {
     /// is missing outside CI.
     ///
     /// # Panics
-    /// Under `CI=true` without `redis-server`, or if a server does not start.
+    /// Under CI ([`super::is_ci`]) without `redis-server`, or if a server does not start.
     pub fn start() -> Option<Self> {
         Self::launch(false, None)
     }
@@ -283,7 +283,7 @@ impl RedisTlsServer {
     /// or `openssl` is missing outside CI.
     ///
     /// # Panics
-    /// Under `CI=true` without the binaries, or if the server does not start.
+    /// Under CI ([`super::is_ci`]) without the binaries, or if the server does not start.
     pub fn start() -> Option<Self> {
         let server = require("redis-server")?;
         let openssl = require("openssl")?;
