@@ -12,6 +12,7 @@ use super::{Ctx, Phase};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -21,8 +22,11 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-/// How long a connect or a final history call may take.
+/// How long a connect may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a client waits at the end for the publications history holds
+/// and it has not received yet (delivery may lag on a loaded machine).
+const TAIL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Small deterministic generator (xorshift64*): churn timing only.
 pub(crate) struct Rng(u64);
@@ -137,6 +141,9 @@ struct Sub<'a> {
     pending: Option<u64>,
     /// Id of the final history call, if sent.
     history: Option<u64>,
+    /// Publications history holds that the client has not received yet, as
+    /// of the last history call (they may still be on their way).
+    missing: u64,
 }
 
 impl Sub<'_> {
@@ -223,13 +230,14 @@ impl Sub<'_> {
             } else if Some(id) == self.history {
                 let result = v.get("history").cloned().unwrap_or(Value::Null);
                 let epoch = result.get("epoch").and_then(Value::as_str).unwrap_or("");
-                if let Some(p) = position.as_ref()
-                    && p.epoch == epoch
-                {
-                    Stats::add(&stats.lost, offset_of(&result).saturating_sub(p.offset));
-                }
-                Stats::add(&stats.final_checked, 1);
                 self.history = None;
+                self.missing = match position.as_ref() {
+                    Some(p) if p.epoch == epoch => offset_of(&result).saturating_sub(p.offset),
+                    _ => 0,
+                };
+                if self.missing == 0 {
+                    Stats::add(&stats.final_checked, 1);
+                }
             }
             return Ok(());
         }
@@ -304,6 +312,7 @@ async fn session(
         next_id: 1,
         pending: None,
         history: None,
+        missing: 0,
     };
     let mut out = vec![r#"{"id":1,"connect":{"name":"soak"}}"#.to_owned()];
     sub.resubscribe(position, &mut out);
@@ -313,10 +322,10 @@ async fn session(
     }
     out.clear();
     drop(permit);
-    stats
-        .open
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    stats.open.fetch_add(1, Relaxed);
     let mut counted = false;
+    let mut active = false;
+    let mut recheck_at: Option<Instant> = None;
     let churn_at = Instant::now() + rng.exp(ctx.mean_lifetime);
     let mut finish_by = None;
     let end = loop {
@@ -348,8 +357,17 @@ async fn session(
                     counted = true;
                     Stats::add(&stats.connects, 1);
                 }
-                if finish_by.is_some() && sub.history.is_none() && sub.pending.is_none() {
-                    break End::Done;
+                let now_active = sub.pending.is_none() && position.is_some();
+                if now_active != active {
+                    active = now_active;
+                    stats.subscribed.fetch_add(if active { 1 } else { -1 }, Relaxed);
+                }
+                if finish_by.is_some() && sub.history.is_none() {
+                    if sub.missing == 0 {
+                        break End::Done;
+                    }
+                    // The tail may still be in flight: ask again shortly.
+                    recheck_at = Some(Instant::now() + Duration::from_millis(500));
                 }
                 if !out.is_empty() {
                     let frame = out.join("\n");
@@ -360,9 +378,25 @@ async fn session(
                     }
                 }
             }
+            () = tokio::time::sleep_until(recheck_at.unwrap_or(deadline).into()), if recheck_at.is_some() => {
+                recheck_at = None;
+                let id = sub.command_id();
+                sub.history = Some(id);
+                let call = format!(r#"{{"id":{id},"history":{{"channel":"{channel}","limit":0}}}}"#);
+                if ws.send(Message::text(call)).await.is_err() {
+                    Stats::add(&stats.final_unchecked, 1);
+                    break End::Done;
+                }
+            }
             () = tokio::time::sleep_until(deadline.into()), if churn || finish_by.is_some() => {
                 if finish_by.is_some() {
-                    Stats::add(&stats.final_unchecked, 1);
+                    // Still missing publications at the deadline: lost.
+                    if sub.history.is_none() && sub.missing > 0 {
+                        Stats::add(&stats.lost, sub.missing);
+                        Stats::add(&stats.final_checked, 1);
+                    } else {
+                        Stats::add(&stats.final_unchecked, 1);
+                    }
                     break End::Done;
                 }
                 Stats::add(&stats.churn_closes, 1);
@@ -378,7 +412,7 @@ async fn session(
                 }
                 let id = sub.command_id();
                 sub.history = Some(id);
-                finish_by = Some(Instant::now() + CALL_TIMEOUT);
+                finish_by = Some(Instant::now() + TAIL_TIMEOUT);
                 let call = format!(r#"{{"id":{id},"history":{{"channel":"{channel}","limit":0}}}}"#);
                 if ws.send(Message::text(call)).await.is_err() {
                     Stats::add(&stats.final_unchecked, 1);
@@ -387,9 +421,10 @@ async fn session(
             }
         }
     };
-    stats
-        .open
-        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    stats.open.fetch_sub(1, Relaxed);
+    if active {
+        stats.subscribed.fetch_sub(1, Relaxed);
+    }
     let _ = ws.close(None).await;
     end
 }

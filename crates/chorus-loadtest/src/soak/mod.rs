@@ -224,21 +224,49 @@ pub(crate) async fn run(args: SoakArgs) -> anyhow::Result<()> {
         None => Vec::new(),
     };
 
-    // Let clients that are away come back and recover, then check the tails.
+    // Let clients that are away come back and recover (at most a minute),
+    // then check the tails.
     let _ = phase_tx.send(Phase::Settle);
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    let settle_by = Instant::now() + Duration::from_secs(60);
+    while ctx
+        .stats
+        .subscribed
+        .load(std::sync::atomic::Ordering::Relaxed)
+        < args.connections as i64
+        && Instant::now() < settle_by
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let _ = phase_tx.send(Phase::Finish);
     for c in clients {
         c.await?;
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let fds_after: Vec<Option<usize>> = dep
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .node_pids()
-        .into_iter()
-        .map(|pid| pid.and_then(stats::fd_count))
-        .collect();
+    // Descriptors after the clients closed: wait (at most 30 s) until each
+    // node is back to its count before the clients, or stops changing.
+    let count_fds = || -> Vec<Option<usize>> {
+        dep.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .node_pids()
+            .into_iter()
+            .map(|pid| pid.and_then(stats::fd_count))
+            .collect()
+    };
+    let fds_by = Instant::now() + Duration::from_secs(30);
+    let mut fds_after = count_fds();
+    let mut stable = 0;
+    while Instant::now() < fds_by && stable < 6 {
+        let back = fds_after
+            .iter()
+            .zip(&fds_before)
+            .all(|(a, b)| a.is_none() || a <= b);
+        if back {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let next = count_fds();
+        stable = if next == fds_after { stable + 1 } else { 0 };
+        fds_after = next;
+    }
     drop(dep);
 
     let outcome = report::Outcome {

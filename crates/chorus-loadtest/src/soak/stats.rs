@@ -25,6 +25,8 @@ pub(crate) struct Stats {
     pub(crate) server_unsubscribes: AtomicU64,
     /// Connections currently open.
     pub(crate) open: AtomicI64,
+    /// Clients currently subscribed (no subscribe in flight).
+    pub(crate) subscribed: AtomicI64,
     /// Clients whose first subscription succeeded.
     pub(crate) first_subscribed: AtomicU64,
     /// Subscribes sent with `recover` (after churn, a fault or a live gap).
