@@ -51,13 +51,13 @@ impl Deployment {
     }
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
 }
 
-fn wait_listening(addr: &str, what: &str) -> anyhow::Result<()> {
+pub(crate) fn wait_listening(addr: &str, what: &str) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(addr).is_err() {
         anyhow::ensure!(
@@ -132,7 +132,7 @@ fn config_for(backend: Backend, url: &str) -> String {
     }
 }
 
-fn spawn_node(config: &str, index: usize) -> anyhow::Result<(Guard, String)> {
+pub(crate) fn spawn_node(config: &str, index: usize) -> anyhow::Result<(Guard, String)> {
     let exe = std::env::current_exe()?;
     let bin = exe.with_file_name("chorus");
     anyhow::ensure!(

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! chorus-loadtest fanout --clients 1000,10000 --messages 200 --size 100
+//! chorus-loadtest soak --engine redis --faults --connections 1000 --duration 60
 //! ```
 //!
 //! Each server under test runs in its own child process (this binary's hidden
@@ -14,13 +15,14 @@
 mod cluster;
 mod fanout;
 mod servers;
+mod soak;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
 #[command(
     version,
-    about = "Load tool for chorus: fan-out benchmarks over real connections"
+    about = "Load tool for chorus: fan-out benchmarks and soak runs over real connections"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -58,6 +60,10 @@ enum Command {
     /// Fan-out: N subscribers, one publisher; every published message is broadcast
     /// to all subscribers.
     Fanout(fanout::FanoutArgs),
+    /// Soak: thousands of churning connections that recover from history while
+    /// publications flow, optionally with Redis and node faults; reports lost and
+    /// duplicated publications, RSS over time, descriptors and latency.
+    Soak(soak::SoakArgs),
     /// Runs one server implementation and prints `LISTENING <addr>` (used by `fanout`).
     #[command(hide = true)]
     Serve {
@@ -75,6 +81,7 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match cli.command {
         Command::Fanout(args) => rt.block_on(fanout::run(args)),
+        Command::Soak(args) => rt.block_on(soak::run(args)),
         Command::Serve { r#impl, addr } => rt.block_on(servers::serve(r#impl, &addr)),
     }
 }

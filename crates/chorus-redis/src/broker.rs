@@ -343,7 +343,7 @@ fn text(v: &Value) -> Option<String> {
 /// Stream entries as (offset, protobuf publication).
 type Entries = Vec<(u64, Vec<u8>)>;
 
-fn parse_history(reply: Value) -> Result<(StreamPosition, Entries), BackendError> {
+pub(crate) fn parse_history(reply: Value) -> Result<(StreamPosition, Entries), BackendError> {
     let Value::Array(mut parts) = reply else {
         return Err(malformed("history"));
     };

@@ -43,3 +43,31 @@ pub use config::{RedisAddress, RedisEngineConfig, RedisTls, SentinelMaster};
 pub use engine::RedisEngine;
 pub use error::RedisEngineError;
 pub use presence::RedisPresenceManager;
+
+/// Entry points for the fuzz targets in `fuzz/`: the decoders of what Redis
+/// sends back, reachable without a server. Not part of the API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use prost::Message as _;
+
+    /// Decodes one PUB/SUB payload (publication with or without its stream
+    /// position, join, leave); `true` when accepted.
+    pub fn decode_pubsub(payload: &[u8]) -> bool {
+        crate::codec::decode(payload).is_ok()
+    }
+
+    /// Parses `resp` as a RESP reply, then as the history script's answer and
+    /// its stream entries as publications, as a history read does; `true`
+    /// when every step accepted it.
+    pub fn decode_history_reply(resp: &[u8]) -> bool {
+        let Ok(reply) = redis::parse_redis_value(resp) else {
+            return false;
+        };
+        let Ok((_, entries)) = crate::broker::parse_history(reply) else {
+            return false;
+        };
+        entries
+            .iter()
+            .all(|(_, payload)| chorus_protocol::Publication::decode(payload.as_slice()).is_ok())
+    }
+}

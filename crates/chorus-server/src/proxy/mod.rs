@@ -69,6 +69,23 @@ pub(crate) enum CallError {
     Decode(String),
 }
 
+/// Entry point for the fuzz targets in `fuzz/`: decodes `body` as an HTTP
+/// backend's JSON answer to event `kind % 6` (connect, refresh, subscribe,
+/// publish, rpc, sub_refresh), as a proxy call does; `true` when accepted.
+/// Not part of the API.
+#[doc(hidden)]
+pub fn fuzz_decode_json_reply(kind: u8, body: &[u8]) -> bool {
+    let request = match kind % 6 {
+        0 => Request::Connect(Default::default()),
+        1 => Request::Refresh(Default::default()),
+        2 => Request::Subscribe(Default::default()),
+        3 => Request::Publish(Default::default()),
+        4 => Request::Rpc(Default::default()),
+        _ => Request::SubRefresh(Default::default()),
+    };
+    json::decode(&request, body).is_ok()
+}
+
 /// One configured backend.
 #[derive(Debug)]
 pub(crate) enum Backend {
