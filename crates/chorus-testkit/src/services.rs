@@ -1,14 +1,14 @@
 //! Real external services for tests: `redis-server` (alone, TLS-only as
 //! [`RedisTlsServer`], as a three-master [`RedisCluster`] or behind a
-//! [`RedisSentinel`]) and `nats-server`, started on free loopback ports and
-//! killed when the guard drops.
+//! [`RedisSentinel`]), `nats-server` and PostgreSQL ([`PostgresServer`]),
+//! started on free loopback ports and killed when the guard drops.
 //!
 //! When a binary is missing, the `start` functions **panic under CI** ([`is_ci`]:
 //! any non-empty `CI` other than `false` or `0`; a missing service must fail CI,
 //! never pass it silently) and otherwise return
 //! `None` after a loud message on stderr, so a developer without the packages
 //! can still run the rest. `scripts/install-deps` installs them (Debian packages
-//! `redis-server`, which brings `redis-cli`, and `nats-server`).
+//! `redis-server`, which brings `redis-cli`, `nats-server` and `postgresql`).
 //!
 //! Readiness is the server's own "ready" log line, read from its output (no
 //! polling, no sleeps), except for a cluster's slot agreement, which has no such
@@ -22,8 +22,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
+mod postgres;
 mod topologies;
 
+pub use postgres::PostgresServer;
 pub use topologies::{RedisCluster, RedisSentinel, RedisTlsServer};
 
 /// Longest wait for a server to say it is ready.

@@ -1,0 +1,36 @@
+//! Start-up errors of a consumer. Errors while running are logged, counted
+//! and retried; only these stop the server from starting.
+
+/// A consumer that cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumerError {
+    /// An option has a value this consumer cannot work with.
+    #[error("consumer `{consumer}`: option `{key}`: {reason}")]
+    Invalid {
+        /// The consumer's name.
+        consumer: String,
+        /// The option, as written in the configuration (e.g. `postgresql.dsn`).
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The first connection to PostgreSQL failed.
+    #[error("consumer `{consumer}`: cannot connect to PostgreSQL: {source}")]
+    Postgres {
+        /// The consumer's name.
+        consumer: String,
+        /// The driver's error.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+}
+
+impl ConsumerError {
+    pub(crate) fn invalid(consumer: &str, key: &str, reason: impl Into<String>) -> Self {
+        Self::Invalid {
+            consumer: consumer.to_owned(),
+            key: key.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
