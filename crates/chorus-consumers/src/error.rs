@@ -23,6 +23,15 @@ pub enum ConsumerError {
         #[source]
         source: tokio_postgres::Error,
     },
+    /// The first connection to Redis failed.
+    #[error("consumer `{consumer}`: cannot connect to Redis: {source}")]
+    Redis {
+        /// The consumer's name.
+        consumer: String,
+        /// The driver's error.
+        #[source]
+        source: redis::RedisError,
+    },
 }
 
 impl ConsumerError {

@@ -15,7 +15,8 @@
 //! The server plugs in through [`Dispatcher`], which executes one command as
 //! its HTTP API would; this crate does not depend on the server.
 //!
-//! Sources: [`postgres`] (an outbox table).
+//! Sources: [`postgres`] (an outbox table), [`redis_stream`] (Redis Streams
+//! and a consumer group).
 
 pub mod backoff;
 mod dispatch;
@@ -24,6 +25,7 @@ pub mod message;
 mod metrics;
 pub mod postgres;
 mod processor;
+pub mod redis_stream;
 
 use std::sync::Arc;
 
@@ -33,6 +35,7 @@ pub use message::{ALLOWED_METHODS, Command, MessageError};
 pub use metrics::ConsumerMetrics;
 pub use postgres::{PostgresConsumer, PostgresOptions};
 pub use processor::{Processor, Stopped};
+pub use redis_stream::{RedisStreamConsumer, RedisStreamOptions};
 use tokio_util::sync::CancellationToken;
 
 /// Where a consumer reads from.
@@ -41,6 +44,8 @@ use tokio_util::sync::CancellationToken;
 pub enum Source {
     /// A PostgreSQL outbox table.
     Postgres(PostgresOptions),
+    /// Redis Streams read through a consumer group.
+    RedisStream(RedisStreamOptions),
 }
 
 /// One configured consumer.
@@ -92,6 +97,10 @@ pub async fn start(
         match spec.source {
             Source::Postgres(options) => {
                 let consumer = PostgresConsumer::connect(&spec.name, options, processor).await?;
+                tasks.spawn(consumer.run(stop.clone()));
+            }
+            Source::RedisStream(options) => {
+                let consumer = RedisStreamConsumer::connect(&spec.name, options, processor).await?;
                 tasks.spawn(consumer.run(stop.clone()));
             }
         }

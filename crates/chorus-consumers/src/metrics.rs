@@ -1,5 +1,7 @@
 //! Counters per consumer, read by the server's metrics endpoint.
 
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What one consumer did since start-up. Shared between its workers and the
@@ -9,6 +11,9 @@ pub struct ConsumerMetrics {
     name: String,
     processed: AtomicU64,
     errors: AtomicU64,
+    // Entries waiting, per stream, for sources that report it. A mutex: it
+    // is written once per read, not per message.
+    lag: Mutex<BTreeMap<String, u64>>,
 }
 
 impl ConsumerMetrics {
@@ -18,6 +23,7 @@ impl ConsumerMetrics {
             name: name.into(),
             processed: AtomicU64::new(0),
             errors: AtomicU64::new(0),
+            lag: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -36,6 +42,23 @@ impl ConsumerMetrics {
     /// counts), and source errors (a lost connection).
     pub fn errors(&self) -> u64 {
         self.errors.load(Ordering::Relaxed)
+    }
+
+    /// Messages waiting in the source (summed over its streams), when the
+    /// source reports it (Redis Streams, NATS JetStream); `None` otherwise.
+    pub fn lag(&self) -> Option<u64> {
+        let lag = self
+            .lag
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (!lag.is_empty()).then(|| lag.values().sum())
+    }
+
+    pub(crate) fn set_lag(&self, stream: &str, lag: u64) {
+        self.lag
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(stream.to_owned(), lag);
     }
 
     pub(crate) fn add_processed(&self, n: u64) {

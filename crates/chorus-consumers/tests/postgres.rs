@@ -4,59 +4,17 @@
 //! dispatching a row twice; a retryable failure is retried in place; a
 //! consumer stopped in the middle loses nothing when started again.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+mod common;
+
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use chorus_consumers::{
-    ConsumerSpec, DispatchError, Dispatcher, PostgresOptions, RunningConsumers, Source,
-};
+use chorus_consumers::{ConsumerSpec, PostgresOptions, RunningConsumers, Source};
 use chorus_testkit::services::PostgresServer;
+use common::{Recorder, Seen, WAIT, assert_complete_in_order, by_partition};
 use tokio::sync::mpsc;
 use tokio_postgres::{Client, NoTls};
 use tokio_util::sync::CancellationToken;
-
-/// How long a test waits for the consumer before failing.
-const WAIT: Duration = Duration::from_secs(20);
-
-/// One dispatched command: partition (from the channel `p<n>`) and sequence
-/// number (`data.seq`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Seen {
-    partition: u32,
-    seq: i64,
-}
-
-/// Sends every successful dispatch to the test; fails `seq` with `code` for
-/// as many attempts as scripted.
-struct Recorder {
-    tx: mpsc::UnboundedSender<Seen>,
-    attempts: mpsc::UnboundedSender<Seen>,
-    failures: Mutex<HashMap<i64, (u32, usize)>>,
-}
-
-#[async_trait]
-impl Dispatcher for Recorder {
-    async fn dispatch(&self, method: &str, payload: &str) -> Result<(), DispatchError> {
-        assert_eq!(method, "publish");
-        let v: serde_json::Value = serde_json::from_str(payload).unwrap();
-        let partition = v["channel"].as_str().unwrap()[1..].parse().unwrap();
-        let seen = Seen {
-            partition,
-            seq: v["data"]["seq"].as_i64().unwrap(),
-        };
-        let _ = self.attempts.send(seen);
-        if let Some((code, left)) = self.failures.lock().unwrap().get_mut(&seen.seq)
-            && *left > 0
-        {
-            *left -= 1;
-            return Err(DispatchError::new(*code, "scripted failure"));
-        }
-        let _ = self.tx.send(seen);
-        Ok(())
-    }
-}
 
 struct Harness {
     server: PostgresServer,
@@ -83,13 +41,7 @@ impl Harness {
             )
             .await
             .unwrap();
-        let (tx, seen) = mpsc::unbounded_channel();
-        let (attempts_tx, attempts) = mpsc::unbounded_channel();
-        let recorder = Arc::new(Recorder {
-            tx,
-            attempts: attempts_tx,
-            failures: Mutex::new(HashMap::new()),
-        });
+        let (recorder, seen, attempts) = Recorder::new();
         Some(Self {
             server,
             client,
@@ -146,39 +98,9 @@ impl Harness {
             .get(0)
     }
 
-    /// The next `n` successful dispatches.
     async fn next(&mut self, n: usize) -> Vec<Seen> {
-        let mut out = Vec::with_capacity(n);
-        while out.len() < n {
-            match tokio::time::timeout(WAIT, self.seen.recv()).await {
-                Ok(Some(seen)) => out.push(seen),
-                _ => panic!("only {} of {n} rows dispatched: {out:?}", out.len()),
-            }
-        }
-        out
+        common::next(&mut self.seen, n).await
     }
-}
-
-/// Per partition, the sequence numbers in dispatch order.
-fn by_partition(seen: &[Seen]) -> BTreeMap<u32, Vec<i64>> {
-    let mut map: BTreeMap<u32, Vec<i64>> = BTreeMap::new();
-    for s in seen {
-        map.entry(s.partition).or_default().push(s.seq);
-    }
-    map
-}
-
-/// Each partition's numbers strictly increase and together they are `0..n`.
-fn assert_complete_in_order(seen: &[Seen], n: i64) {
-    for (partition, seqs) in by_partition(seen) {
-        assert!(
-            seqs.windows(2).all(|w| w[0] < w[1]),
-            "partition {partition} out of order or repeated: {seqs:?}"
-        );
-    }
-    let mut all: Vec<i64> = seen.iter().map(|s| s.seq).collect();
-    all.sort_unstable();
-    assert_eq!(all, (0..n).collect::<Vec<_>>());
 }
 
 #[tokio::test]
