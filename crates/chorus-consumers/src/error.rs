@@ -32,6 +32,14 @@ pub enum ConsumerError {
         #[source]
         source: redis::RedisError,
     },
+    /// NATS, the JetStream stream or the durable consumer is not usable.
+    #[error("consumer `{consumer}`: NATS JetStream: {reason}")]
+    Nats {
+        /// The consumer's name.
+        consumer: String,
+        /// What failed, with the client's message.
+        reason: String,
+    },
 }
 
 impl ConsumerError {

@@ -16,13 +16,14 @@
 //! its HTTP API would; this crate does not depend on the server.
 //!
 //! Sources: [`postgres`] (an outbox table), [`redis_stream`] (Redis Streams
-//! and a consumer group).
+//! and a consumer group), [`nats_jetstream`] (a JetStream durable consumer).
 
 pub mod backoff;
 mod dispatch;
 mod error;
 pub mod message;
 mod metrics;
+pub mod nats_jetstream;
 pub mod postgres;
 mod processor;
 pub mod redis_stream;
@@ -33,6 +34,7 @@ pub use dispatch::{DispatchError, Dispatcher, INTERNAL_ERROR_CODE};
 pub use error::ConsumerError;
 pub use message::{ALLOWED_METHODS, Command, MessageError};
 pub use metrics::ConsumerMetrics;
+pub use nats_jetstream::{NatsJetStreamConsumer, NatsJetStreamOptions};
 pub use postgres::{PostgresConsumer, PostgresOptions};
 pub use processor::{Processor, Stopped};
 pub use redis_stream::{RedisStreamConsumer, RedisStreamOptions};
@@ -46,6 +48,8 @@ pub enum Source {
     Postgres(PostgresOptions),
     /// Redis Streams read through a consumer group.
     RedisStream(RedisStreamOptions),
+    /// A NATS JetStream durable pull consumer.
+    NatsJetStream(NatsJetStreamOptions),
 }
 
 /// One configured consumer.
@@ -97,6 +101,11 @@ pub async fn start(
         match spec.source {
             Source::Postgres(options) => {
                 let consumer = PostgresConsumer::connect(&spec.name, options, processor).await?;
+                tasks.spawn(consumer.run(stop.clone()));
+            }
+            Source::NatsJetStream(options) => {
+                let consumer =
+                    NatsJetStreamConsumer::connect(&spec.name, options, processor).await?;
                 tasks.spawn(consumer.run(stop.clone()));
             }
             Source::RedisStream(options) => {

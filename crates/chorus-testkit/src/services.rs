@@ -302,6 +302,8 @@ impl Drop for RedisServer {
 pub struct NatsServer {
     child: Child,
     port: u16,
+    // JetStream's storage directory, removed on drop.
+    store: Option<PathBuf>,
 }
 
 impl NatsServer {
@@ -310,6 +312,19 @@ impl NatsServer {
     /// # Panics
     /// Under CI ([`is_ci`]) without `nats-server`, or if the server does not start.
     pub fn start() -> Option<Self> {
+        Self::launch(None)
+    }
+
+    /// Like [`NatsServer::start`], with JetStream enabled (`-js`, storage
+    /// in a scratch directory).
+    ///
+    /// # Panics
+    /// Like [`NatsServer::start`].
+    pub fn start_jetstream() -> Option<Self> {
+        Self::launch(Some(scratch_dir("jetstream")))
+    }
+
+    fn launch(store: Option<PathBuf>) -> Option<Self> {
         let binary = require("nats-server")?;
         // A free port can be taken between probing and binding: try a few.
         let mut last = String::new();
@@ -317,8 +332,11 @@ impl NatsServer {
             let port = free_port();
             let mut cmd = Command::new(&binary);
             cmd.args(["-a", "127.0.0.1", "-p", &port.to_string()]);
+            if let Some(store) = &store {
+                cmd.arg("-js").arg("-sd").arg(store);
+            }
             match spawn_ready(cmd, "Server is ready") {
-                Ok(child) => return Some(Self { child, port }),
+                Ok(child) => return Some(Self { child, port, store }),
                 Err(e) => last = e,
             }
         }
@@ -335,6 +353,9 @@ impl Drop for NatsServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(store) = &self.store {
+            let _ = std::fs::remove_dir_all(store);
+        }
     }
 }
 
