@@ -38,7 +38,7 @@ pub use nats_jetstream::{NatsJetStreamConsumer, NatsJetStreamOptions};
 pub use postgres::{PostgresConsumer, PostgresOptions};
 pub use processor::{Processor, Stopped};
 pub use redis_stream::{RedisStreamConsumer, RedisStreamOptions};
-use tokio_util::sync::CancellationToken;
+pub use tokio_util::sync::CancellationToken;
 
 /// Where a consumer reads from.
 #[derive(Debug, Clone, PartialEq, Eq)]

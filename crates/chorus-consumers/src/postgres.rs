@@ -52,6 +52,10 @@ pub struct PostgresOptions {
     /// `partition_notification_channel`: a channel to `LISTEN` on for
     /// wake-ups (payload: the partition number); `""` = poll only.
     pub partition_notification_channel: String,
+    /// `partition_notification_dsn`: a separate DSN for the `LISTEN`
+    /// connection (`""` = `dsn`), e.g. direct when `dsn` goes through a
+    /// transaction-pooling proxy, where `LISTEN` does not work.
+    pub partition_notification_dsn: String,
     /// `use_try_lock`: `pg_try_advisory_xact_lock` (skip a busy partition
     /// until the next poll) instead of waiting for the lock.
     pub use_try_lock: bool,
@@ -66,6 +70,7 @@ impl Default for PostgresOptions {
             partition_select_limit: 100,
             partition_poll_interval: Duration::from_millis(300),
             partition_notification_channel: String::new(),
+            partition_notification_dsn: String::new(),
             use_try_lock: false,
         }
     }
@@ -306,7 +311,12 @@ impl PostgresConsumer {
     }
 
     async fn listen_once(&self, wakers: &[Notify]) -> Result<(), tokio_postgres::Error> {
-        let (client, mut connection) = tokio_postgres::connect(&self.options.dsn, NoTls).await?;
+        let dsn = if self.options.partition_notification_dsn.is_empty() {
+            &self.options.dsn
+        } else {
+            &self.options.partition_notification_dsn
+        };
+        let (client, mut connection) = tokio_postgres::connect(dsn, NoTls).await?;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         // The connection must be polled for notifications to arrive; this task
         // forwards them and ends with the connection.

@@ -170,6 +170,12 @@ fn sentinel_from_url(addr: &str, r: &RedisConfig) -> Result<RedisAddress, String
     })
 }
 
+/// One Redis address as a URL with `r`'s credentials, database and TLS mode
+/// (also for the Redis Streams consumers).
+pub(crate) fn redis_url(addr: &str, r: &RedisConfig) -> String {
+    url(addr, r)
+}
+
 /// One address as a URL with the section's credentials, database and TLS mode.
 fn url(addr: &str, r: &RedisConfig) -> String {
     let (scheme, rest) = addr.split_once("://").unwrap_or(("redis", addr));

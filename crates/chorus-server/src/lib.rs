@@ -53,6 +53,7 @@ pub mod auth;
 pub mod backends;
 pub mod cli;
 pub mod config;
+pub mod consumers;
 pub mod grpc;
 pub mod grpc_proto;
 pub mod http_serve;

@@ -72,6 +72,17 @@ impl ServerMetrics {
         })
     }
 
+    /// Adds metrics collected elsewhere (the consumers' counters).
+    ///
+    /// # Errors
+    /// A metric name that is already registered.
+    pub fn register(
+        &self,
+        collector: Box<dyn prometheus::core::Collector>,
+    ) -> Result<(), MetricsError> {
+        Ok(self.registry.register(collector)?)
+    }
+
     /// Records one server API call.
     pub fn observe_api(&self, protocol: &str, method: &str, took: std::time::Duration) {
         self.api_duration

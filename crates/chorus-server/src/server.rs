@@ -171,6 +171,7 @@ pub async fn run_with(
     };
 
     log_start(&cfg, &info, &main, internal.as_ref());
+    let consumers = Box::pin(crate::consumers::start(&state)).await?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let timeout = cfg.shutdown.timeout.to_std().unwrap_or_default();
@@ -220,6 +221,11 @@ pub async fn run_with(
         }
     }
     tracing::info!("shutting down");
+    // Consumers first: their batches under way finish while the node still
+    // delivers.
+    if let Some(consumers) = consumers {
+        consumers.shutdown().await;
+    }
     let _ = stop_tx.send(true);
     // `shutdown.timeout` bounds the whole sequence, not each phase: clients get
     // 3001 ("shutdown", reconnect elsewhere; spread over

@@ -6,11 +6,12 @@
 //!
 //! Values: strings as is; booleans like Go's `strconv.ParseBool`; numbers
 //! as decimal; arrays of strings space-separated (or a JSON array); maps as
-//! JSON. The named lists (`channel.namespaces`, `rpc.namespaces`, `proxies`)
-//! take a JSON array, which replaces the list, or space-separated names,
-//! which add items with just that name, as Centrifugo does. Their items are
-//! then addressable by name: `CENTRIFUGO_CHANNEL_NAMESPACES_<NAME>_<OPTION>`
-//! (`.` and `-` in the name become `_`). Empty variables count as unset.
+//! JSON. The named lists (`channel.namespaces`, `rpc.namespaces`, `proxies`,
+//! `consumers`) take a JSON array, which replaces the list, or space-separated
+//! names, which add items with just that name, as Centrifugo does. Their items
+//! are then addressable by name: `CENTRIFUGO_CHANNEL_NAMESPACES_<NAME>_<OPTION>`,
+//! `CENTRIFUGO_CONSUMERS_<NAME>_POSTGRESQL_DSN` (`.` and `-` in the name
+//! become `_`). Empty variables count as unset.
 //! `CENTRIFUGO_VAR_*` are free variables and never reported.
 
 use std::collections::HashMap;

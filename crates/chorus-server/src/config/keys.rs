@@ -7,7 +7,12 @@ use super::{ChannelNamespace, RpcNamespace, ServerConfig};
 
 /// Arrays whose items are objects with a known shape, addressable by
 /// their `name` in environment variables.
-pub(super) const OBJECT_ARRAYS: [&str; 3] = ["channel.namespaces", "rpc.namespaces", "proxies"];
+pub(super) const OBJECT_ARRAYS: [&str; 4] = [
+    "channel.namespaces",
+    "rpc.namespaces",
+    "proxies",
+    "consumers",
+];
 
 /// The default configuration as a JSON tree: every known key is present.
 pub(super) fn known_tree() -> Value {
@@ -20,6 +25,7 @@ pub(super) fn array_item_template(path: &str) -> Option<Value> {
         "channel.namespaces" => serde_json::to_value(ChannelNamespace::default()).ok(),
         "rpc.namespaces" => serde_json::to_value(RpcNamespace::default()).ok(),
         "proxies" => serde_json::to_value(super::NamedProxy::default()).ok(),
+        "consumers" => serde_json::to_value(super::ConsumerConfig::default()).ok(),
         _ => None,
     }
 }

@@ -23,6 +23,7 @@ mod broker;
 mod channel;
 mod choice;
 mod client;
+mod consumers;
 mod duration;
 mod engine;
 mod env;
@@ -50,6 +51,10 @@ pub use choice::{
     PresenceManagerType, PublicationDataFormat, SubscriptionType,
 };
 pub use client::{ClientSection, PersonalChannelConfig, SubscriptionTokenConfig, TokenConfig};
+pub use consumers::{
+    ConsumerConfig, ConsumerTlsConfig, NatsJetStreamConsumerConfig, PostgresConsumerConfig,
+    RedisStreamConsumerConfig, consumer_specs,
+};
 pub use duration::{DurationParseError, GoDuration, parse_go_duration};
 pub use engine::{EngineConfig, RedisConfig, RedisTlsConfig};
 pub use error::ServerConfigError;
@@ -132,6 +137,8 @@ pub struct ServerConfig {
     pub pid_file: String,
     /// `proxies`: named proxies referenced by `*_proxy_name`.
     pub proxies: Vec<NamedProxy>,
+    /// `consumers`: API commands read from an outbox table or a queue.
+    pub consumers: Vec<ConsumerConfig>,
 }
 
 /// `shutdown`: graceful shutdown.

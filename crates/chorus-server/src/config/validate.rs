@@ -33,6 +33,7 @@ pub(super) fn problems(config: &ServerConfig) -> Vec<String> {
     p.0.extend(super::grpc::problems(&config.grpc_api, &config.uni_grpc));
     p.0.extend(super::proxy::problems(config));
     p.0.extend(super::transports::problems(config));
+    p.0.extend(super::consumers::problems(&config.consumers));
     p.0
 }
 

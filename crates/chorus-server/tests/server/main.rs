@@ -16,6 +16,7 @@ mod cli;
 mod cluster;
 mod config;
 mod connections;
+mod consumers;
 mod cors;
 mod engine_redis;
 mod grpc_api;
