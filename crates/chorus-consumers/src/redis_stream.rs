@@ -10,7 +10,7 @@
 //! (`XAUTOCLAIM`). With `num_workers` 1 a stream is processed in order; more
 //! workers process it in parallel, without order.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -173,18 +173,34 @@ impl RedisStreamConsumer {
         // other nodes).
         let (tx, rx) = mpsc::channel::<Entry>(workers);
         let rx = Arc::new(Mutex::new(rx));
+        // Entries handed to this node's workers and not yet done with: a claim
+        // of one of them (retried for longer than the visibility timeout) must
+        // not queue it a second time behind itself.
+        let in_flight: InFlight = Arc::default();
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..workers {
-            let (this, rx, stop, stream) = (self.clone(), rx.clone(), stop.clone(), stream.clone());
-            tasks.spawn(async move { this.worker(&stream, &rx, &stop).await });
+            let (this, rx, stop, stream, in_flight) = (
+                self.clone(),
+                rx.clone(),
+                stop.clone(),
+                stream.clone(),
+                in_flight.clone(),
+            );
+            tasks.spawn(async move { this.worker(&stream, &rx, &in_flight, &stop).await });
         }
-        self.read(&stream, &tx, &stop).await;
+        self.read(&stream, &tx, &in_flight, &stop).await;
         drop(tx);
         while tasks.join_next().await.is_some() {}
     }
 
     /// Reads new entries (and claims abandoned ones) until `stop`.
-    async fn read(&self, stream: &str, tx: &mpsc::Sender<Entry>, stop: &CancellationToken) {
+    async fn read(
+        &self,
+        stream: &str,
+        tx: &mpsc::Sender<Entry>,
+        in_flight: &InFlight,
+        stop: &CancellationToken,
+    ) {
         let opts = &self.options;
         let mut backoff = Backoff::new();
         let mut conn: Option<ConnectionManager> = None;
@@ -228,6 +244,9 @@ impl RedisStreamConsumer {
                 Ok(entries) => {
                     backoff.reset();
                     for entry in entries {
+                        if !lock(in_flight).insert(entry.id.clone()) {
+                            continue;
+                        }
                         if tx.send(entry).await.is_err() {
                             return;
                         }
@@ -333,6 +352,7 @@ impl RedisStreamConsumer {
         &self,
         stream: &str,
         rx: &Mutex<mpsc::Receiver<Entry>>,
+        in_flight: &InFlight,
         stop: &CancellationToken,
     ) {
         let mut conn: Option<ConnectionManager> = None;
@@ -344,12 +364,12 @@ impl RedisStreamConsumer {
                     None => return,
                 }
             };
-            if !self.process(&entry, stop).await {
-                // Stopped while retrying: left pending, another node (or
-                // this one after a restart) claims it.
-                continue;
+            // Stopped while retrying: left pending, another node (or this one
+            // after a restart) claims it.
+            if self.process(&entry, stop).await {
+                self.ack(&mut conn, stream, &entry.id, stop).await;
             }
-            self.ack(&mut conn, stream, &entry.id, stop).await;
+            lock(in_flight).remove(&entry.id);
         }
     }
 
@@ -413,6 +433,15 @@ impl RedisStreamConsumer {
         self.processor.metrics().add_error();
         tracing::warn!(consumer = %self.name, stream, error = %e, "redis stream error");
     }
+}
+
+/// Entry ids a stream's workers hold.
+type InFlight = Arc<std::sync::Mutex<HashSet<String>>>;
+
+fn lock(in_flight: &InFlight) -> std::sync::MutexGuard<'_, HashSet<String>> {
+    in_flight
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A reconnecting connection whose response timeout leaves room for a

@@ -145,10 +145,8 @@ async fn notify_wakes_the_partition_before_the_poll_interval() {
     options.partition_poll_interval = Duration::from_secs(3600);
     options.partition_notification_channel = "outbox wake".to_owned();
     // The LISTEN connection may have its own DSN (here the URL form).
-    options.partition_notification_dsn = format!(
-        "postgres://postgres@127.0.0.1:{}/postgres",
-        h.server.port()
-    );
+    options.partition_notification_dsn =
+        format!("postgres://postgres@127.0.0.1:{}/postgres", h.server.port());
     let running = h.consume(options).await;
     // The listener's session shows its LISTEN once it has run it.
     let deadline = tokio::time::Instant::now() + WAIT;

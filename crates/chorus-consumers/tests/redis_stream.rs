@@ -193,3 +193,27 @@ async fn entries_left_by_a_stopped_node_are_claimed_by_another() {
     // A's own deliveries were in order.
     assert_complete_in_order(&got[..5], 5);
 }
+
+#[tokio::test]
+async fn an_entry_retried_past_the_visibility_timeout_is_not_queued_twice() {
+    let Some(mut h) = Harness::start().await else {
+        return;
+    };
+    let (recorder, mut seen, _) = Recorder::new();
+    // Seven failures back off for about 1.3 s, over four visibility timeouts,
+    // so claims run while entry 2 is still being retried by this node.
+    recorder.failures.lock().unwrap().insert(2, (100, 7));
+    let mut options = h.options(1);
+    options.visibility_timeout = Duration::from_millis(300);
+    let running = consume(options, &recorder).await;
+    h.add(0, 6, 1).await;
+    let got = next(&mut seen, 6).await;
+    assert_eq!(
+        got.iter().map(|s| s.seq).collect::<Vec<_>>(),
+        [0, 1, 2, 3, 4, 5]
+    );
+    // A claim cycle later, still nothing twice.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    running.shutdown().await;
+    assert!(seen.try_recv().is_err(), "an entry was dispatched twice");
+}
