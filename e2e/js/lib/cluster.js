@@ -2,8 +2,8 @@
 // `chorus` nodes on free loopback ports, plus a TCP "load balancer" whose target
 // can be switched. Every process started here is registered and killed by
 // `killAll()` (call it from `after`) and, as a last resort, on process exit.
-import { spawn } from 'node:child_process';
-import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { accessSync, chownSync, constants, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -89,11 +89,11 @@ export function freePort() {
 // ------------------------------------------------------------------ processes
 /** One child process with its output kept (bounded) for failure messages. */
 class Proc {
-  constructor(label, bin, args, env = undefined) {
+  constructor(label, bin, args, env = undefined, spawnOptions = {}) {
     started.push(this);
     this.label = `${started.length}-${label}`;
     this.log = '';
-    this.child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
+    this.child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env, ...spawnOptions });
     this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
     this.exited.then(() => live.delete(this));
     const keep = (d) => {
@@ -200,6 +200,82 @@ export async function startNats(bin) {
       await proc.kill();
       if (attempt >= 2) throw err;
     }
+  }
+}
+
+/**
+ * A PostgreSQL server program: Debian keeps them in /usr/lib/postgresql/<major>/bin
+ * (newest major first), else PATH.
+ */
+function pgBinary(name) {
+  let majors = [];
+  try {
+    majors = readdirSync('/usr/lib/postgresql').sort((a, b) => Number(b) - Number(a));
+  } catch {
+    // not Debian's layout
+  }
+  for (const major of majors) {
+    const candidate = join('/usr/lib/postgresql', major, 'bin', name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not in this major
+    }
+  }
+  return findBinary(name);
+}
+
+/**
+ * A throw-away PostgreSQL (initdb into a scratch directory, trust auth for
+ * user `postgres`) on a free port, or null when it is not installed outside
+ * CI. Under root both programs run as the `postgres` user (PostgreSQL refuses
+ * root). Returns { proc, port, dsn, sql(text) } where `sql` runs statements
+ * through psql.
+ */
+export async function startPostgres() {
+  const initdb = pgBinary('initdb');
+  const postgres = pgBinary('postgres');
+  const psql = findBinary('psql');
+  if (!initdb || !postgres || !psql) {
+    requireBinary('postgres (package postgresql)');
+    return null;
+  }
+  const dir = scratchDir('chorus-postgres-');
+  const owner = {};
+  if (process.getuid && process.getuid() === 0) {
+    owner.uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
+    owner.gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
+    chownSync(dir, owner.uid, owner.gid);
+  }
+  const data = join(dir, 'data');
+  execFileSync(initdb, ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync'], {
+    cwd: dir,
+    stdio: 'pipe',
+    ...owner,
+  });
+  for (let attempt = 0; ; attempt += 1) {
+    const port = await freePort();
+    const proc = new Proc(`postgres :${port}`, postgres, ['-D', data, '-p', String(port), '-h', '127.0.0.1', '-k', dir, '-F'], undefined, {
+      cwd: dir,
+      ...owner,
+    });
+    try {
+      await proc.waitLog('database system is ready to accept connections');
+    } catch (err) {
+      await proc.kill();
+      if (attempt >= 2) throw err;
+      continue;
+    }
+    const sql = (text) =>
+      new Promise((resolve, reject) => {
+        execFile(
+          psql,
+          ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', 'postgres', '-v', 'ON_ERROR_STOP=1', '-qAt', '-c', text],
+          (err, stdout, stderr) => (err ? reject(new Error(`psql: ${err.message}\n${stderr}`)) : resolve(stdout.trim())),
+        );
+      });
+    return { proc, port, dsn: `host=127.0.0.1 port=${port} user=postgres dbname=postgres`, sql };
   }
 }
 
