@@ -192,10 +192,9 @@ impl Session {
 
     /// The value of one query parameter (first occurrence, percent-decoded).
     pub fn query_param(&self, name: &str) -> Option<String> {
-        self.query()?.split('&').find_map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k) == name).then(|| percent_decode(v))
-        })
+        form_urlencoded::parse(self.query()?.as_bytes())
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.into_owned())
     }
 
     /// The headers of the upgrade request.
@@ -285,39 +284,31 @@ pub(crate) fn test_session(hub: &crate::Hub) -> Session {
     )
 }
 
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
-    use super::percent_decode;
+    use super::*;
 
     #[test]
-    fn decodes_query_values() {
-        assert_eq!(percent_decode("a%20b+c"), "a b c");
-        assert_eq!(percent_decode("100%"), "100%");
-        assert_eq!(percent_decode("%zz"), "%zz");
-        assert_eq!(percent_decode("caf%C3%A9"), "café");
+    fn query_values_are_form_decoded() {
+        let hub = crate::Hub::builder().build();
+        let request = RequestInfo {
+            uri: "/ws?a=a%20b+c&b=100%&c=%zz&d=caf%C3%A9&a=second"
+                .parse()
+                .unwrap(),
+            headers: HeaderMap::new(),
+            remote_addr: None,
+            subprotocol: None,
+        };
+        let session = Session::new(
+            hub.shared.next_id(),
+            request,
+            HashMap::new(),
+            Arc::clone(&hub.shared),
+        );
+        assert_eq!(session.query_param("a").as_deref(), Some("a b c"));
+        assert_eq!(session.query_param("b").as_deref(), Some("100%"));
+        assert_eq!(session.query_param("c").as_deref(), Some("%zz"));
+        assert_eq!(session.query_param("d").as_deref(), Some("café"));
+        assert_eq!(session.query_param("missing"), None);
     }
 }

@@ -1,29 +1,27 @@
-//! Query-string decoding shared by the transports and [`UpgradeRequest`](crate::UpgradeRequest).
+//! Query-string lookups shared by the transports and [`UpgradeRequest`](crate::UpgradeRequest),
+//! decoded as `application/x-www-form-urlencoded` by the `form_urlencoded` crate
+//! (`+` is a space, `%XX` a byte, malformed escapes kept as they are).
 
-/// Decodes one `application/x-www-form-urlencoded` component (`+` is a space,
-/// `%XX` a byte); malformed escapes are kept as they are.
-pub(crate) fn form_decode(s: &str) -> String {
-    fn hex(b: u8) -> Option<u8> {
-        char::from(b)
-            .to_digit(16)
-            .and_then(|d| u8::try_from(d).ok())
+/// The first value of the parameter `name` in a raw query string.
+pub(crate) fn query_param(query: &str, name: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::query_param;
+
+    #[test]
+    fn values_are_form_decoded() {
+        let q = "a=a+b%21&b=100%&c=%zz%4&d=%41%42&%65=encoded+key&a=second";
+        assert_eq!(query_param(q, "a").as_deref(), Some("a b!"));
+        assert_eq!(query_param(q, "b").as_deref(), Some("100%"));
+        assert_eq!(query_param(q, "c").as_deref(), Some("%zz%4"));
+        assert_eq!(query_param(q, "d").as_deref(), Some("AB"));
+        assert_eq!(query_param(q, "e").as_deref(), Some("encoded key"));
+        assert_eq!(query_param(q, "missing"), None);
+        assert_eq!(query_param("flag", "flag").as_deref(), Some(""));
     }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h << 4 | l);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }

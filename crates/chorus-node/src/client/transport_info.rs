@@ -39,10 +39,7 @@ impl UpgradeRequest {
 
     /// The first value of a query parameter (`+` and `%XX` decoded).
     pub fn query_param(&self, name: &str) -> Option<String> {
-        self.query.split('&').find_map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (crate::query::form_decode(k) == name).then(|| crate::query::form_decode(v))
-        })
+        crate::query::query_param(&self.query, name)
     }
 }
 

@@ -201,10 +201,9 @@ pub fn accept_websocket(
 /// Whether the query string asks for Protobuf (`format=protobuf` or
 /// `cf_protocol=protobuf`, form-urlencoded).
 fn query_wants_protobuf(query: Option<&str>) -> bool {
-    query.into_iter().flat_map(|q| q.split('&')).any(|pair| {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let key = crate::query::form_decode(key);
-        (key == "format" || key == "cf_protocol") && crate::query::form_decode(value) == "protobuf"
+    query.is_some_and(|q| {
+        form_urlencoded::parse(q.as_bytes())
+            .any(|(key, value)| (key == "format" || key == "cf_protocol") && value == "protobuf")
     })
 }
 
@@ -236,14 +235,6 @@ mod tests {
             assert!(!query_wants_protobuf(Some(q)), "{q}");
         }
         assert!(!query_wants_protobuf(None));
-    }
-
-    #[test]
-    fn form_decoding() {
-        assert_eq!(crate::query::form_decode("a+b%21"), "a b!");
-        assert_eq!(crate::query::form_decode("100%"), "100%");
-        assert_eq!(crate::query::form_decode("%zz%4"), "%zz%4");
-        assert_eq!(crate::query::form_decode("%41%42"), "AB");
     }
 
     #[test]
