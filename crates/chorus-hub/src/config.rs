@@ -41,28 +41,10 @@ impl OriginPolicy {
     }
 }
 
-/// Glob match where `*` matches any (possibly empty) run of characters.
+/// Glob match: `*` matches any (possibly empty) run of characters, `?` one
+/// character (the same patterns as the engine's origin lists).
 pub(crate) fn wildcard_match(pattern: &str, text: &str) -> bool {
-    let (p, t) = (pattern.as_bytes(), text.as_bytes());
-    let (mut pi, mut ti) = (0, 0);
-    let (mut star, mut mark) = (None, 0);
-    while ti < t.len() {
-        if pi < p.len() && p[pi] == b'*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if pi < p.len() && p[pi] == t[ti] {
-            pi += 1;
-            ti += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == b'*')
+    wildmatch::WildMatch::new(pattern).matches(text)
 }
 
 /// Hub configuration.
@@ -237,6 +219,7 @@ mod tests {
             "http://localhost:*",
             "http://localhost:3000"
         ));
+        assert!(wildcard_match("http://app?.test", "http://app1.test"));
     }
 
     #[test]
