@@ -121,7 +121,7 @@ pub struct ClientSection {
     pub channel_position_check_delay: GoDuration,
     /// Max tolerated lag for a position check; 0 = none.
     pub channel_position_max_time_lag: GoDuration,
-    /// Per-connection command concurrency; 0 = sequential.
+    /// Per-connection command concurrency; only 0 (sequential) is supported.
     pub concurrency: u64,
     /// Take the user id from this HTTP header (behind a trusted proxy).
     pub user_id_http_header: String,

@@ -38,6 +38,7 @@ mod proxy;
 mod rate_limit;
 mod rpc;
 mod transports;
+mod unsupported;
 mod validate;
 
 use serde::{Deserialize, Serialize};

@@ -3,8 +3,8 @@
 //! unidirectional `uni_websocket`, `uni_sse` and `uni_http_stream`. Key names and
 //! defaults follow Centrifugo v6; everything is disabled by default.
 //!
-//! Not supported: `uni_websocket.compression` (a configuration error when on);
-//! `uni_websocket` buffer tuning keys load but are ignored;
+//! Not supported: `uni_websocket` compression and buffer tuning keys (a non-default
+//! value is a configuration error, see `unsupported.rs`);
 //! `connect_code_to_http_response` of `uni_sse`/`uni_http_stream` is not a known
 //! key (reported at start-up).
 
@@ -98,17 +98,17 @@ pub struct UniWebsocketConfig {
     pub disable_disconnect_push: bool,
     /// Do not wait for the peer's closing handshake.
     pub disable_closing_handshake: bool,
-    /// permessage-deflate (not supported: ignored).
+    /// permessage-deflate (not supported: a non-default value is refused at start-up).
     pub compression: bool,
-    /// Deflate level (not supported: ignored). Default 1.
+    /// Deflate level (not supported: a non-default value is refused at start-up). Default 1.
     pub compression_level: i32,
-    /// Compression threshold (not supported: ignored).
+    /// Compression threshold (not supported: a non-default value is refused at start-up).
     pub compression_min_size: u64,
-    /// Read buffer size (not supported: ignored).
+    /// Read buffer size (not supported: a non-default value is refused at start-up).
     pub read_buffer_size: u64,
-    /// Write buffer size (not supported: ignored).
+    /// Write buffer size (not supported: a non-default value is refused at start-up).
     pub write_buffer_size: u64,
-    /// Write buffer pool (not supported: ignored).
+    /// Write buffer pool (not supported: a non-default value is refused at start-up).
     pub use_write_buffer_pool: bool,
 }
 
@@ -230,9 +230,6 @@ pub(super) fn problems(config: &super::ServerConfig) -> Vec<String> {
             problems.push(format!("{key}: {prefix:?} is already used by {other}"));
         }
         seen.push((key, prefix));
-    }
-    if config.uni_websocket.enabled && config.uni_websocket.compression {
-        problems.push("uni_websocket.compression: not supported".to_owned());
     }
     problems
 }

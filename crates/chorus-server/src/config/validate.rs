@@ -34,6 +34,7 @@ pub(super) fn problems(config: &ServerConfig) -> Vec<String> {
     p.0.extend(super::proxy::problems(config));
     p.0.extend(super::transports::problems(config));
     p.0.extend(super::consumers::problems(&config.consumers));
+    p.0.extend(super::unsupported::problems(config));
     p.0
 }
 

@@ -620,8 +620,6 @@ fn valid_configs_pass() {
             "allowed_delta_types": ["fossil"], "presence": true}]}}"#,
         r#"{"engine": {"type": "redis", "redis": {"address": "localhost:6379"}}}"#,
         r#"{"engine": {"type": "redis", "redis": {"cluster_address": ["a:7000", "b:7000"]}}}"#,
-        r#"{"client": {"subscribe_to_user_personal_channel": {"enabled": true, "single_connection": true,
-            "personal_channel_namespace": "users"}}, "channel": {"namespaces": [{"name": "users", "presence": true}]}}"#,
         r#"{"http_server": {"internal_port": 9001}}"#,
     ] {
         let problems = problems_of(json);
