@@ -88,7 +88,12 @@ impl<'de> Deserialize<'de> for RawJson {
 }
 
 impl Serialize for RawJson {
+    /// An empty value is an absent one (a missing or `null` field decodes to
+    /// it) and is written as `null`, so every decoded request encodes again.
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.0.is_empty() {
+            return s.serialize_unit();
+        }
         let text = std::str::from_utf8(&self.0)
             .map_err(|_| S::Error::custom("payload is not UTF-8 JSON"))?;
         let raw: Box<RawValue> = serde_json::from_str(text)
@@ -192,6 +197,17 @@ mod tests {
         );
         let absent: PublishRequest = serde_json::from_str("{}").unwrap();
         assert!(absent.data.is_empty());
+    }
+
+    /// Found by the `api_requests` fuzz target: a request without `data`
+    /// failed to encode again ("payload is not valid JSON").
+    #[test]
+    fn absent_raw_json_encodes_as_null_and_decodes_again() {
+        let rpc: RpcRequest = serde_json::from_str(r#"{"method":"m"}"#).unwrap();
+        let encoded = serde_json::to_string(&rpc).unwrap();
+        assert!(encoded.contains(r#""params":null"#), "{encoded}");
+        let again: RpcRequest = serde_json::from_str(&encoded).unwrap();
+        assert!(again.params.is_empty());
     }
 
     #[test]
