@@ -36,19 +36,6 @@ pub struct ApiExecutor {
 
 /// The payload of a request: `b64<field>` (standard base64) when set, else the
 /// raw JSON field.
-/// The `session` filter of subscribe, unsubscribe, disconnect and refresh is
-/// refused rather than ignored: this server does not track connection sessions,
-/// and acting on every connection of the user instead would do more than asked.
-fn refuse_session_filter(session: &str) -> Result<(), ApiError> {
-    if session.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::BadRequestReason(
-            "the session filter is not supported",
-        ))
-    }
-}
-
 fn payload(raw: &RawJson, b64: &str) -> Result<Bytes, ApiError> {
     if b64.is_empty() {
         return Ok(raw.0.clone());
@@ -167,12 +154,11 @@ impl ApiExecutor {
     }
 
     /// `subscribe`: subscribes the user's connections (or one of them)
-    /// server-side.
+    /// server-side. Sessions are not tracked, so `session` is ignored.
     ///
     /// # Errors
-    /// 107 (no channel, bad base64, a `session` filter), 102.
+    /// 107 (no channel, bad base64), 102.
     pub async fn subscribe(&self, req: SubscribeRequest) -> Result<SubscribeResult, ApiError> {
-        refuse_session_filter(&req.session)?;
         self.check_channel(&req.channel)?;
         let data = payload(&req.data, &req.b64data)?;
         let info = payload(&req.info, &req.b64info)?;
@@ -192,12 +178,11 @@ impl ApiExecutor {
     /// `unsubscribe`.
     ///
     /// # Errors
-    /// 107 (no channel, a `session` filter), 102.
+    /// 107 (no channel), 102.
     pub async fn unsubscribe(
         &self,
         req: UnsubscribeRequest,
     ) -> Result<UnsubscribeResult, ApiError> {
-        refuse_session_filter(&req.session)?;
         self.check_channel(&req.channel)?;
         self.node
             .unsubscribe(&req.user, &req.channel, non_empty(&req.client))
@@ -208,9 +193,8 @@ impl ApiExecutor {
     /// `disconnect`: default code 3503 "force disconnect", on every node.
     ///
     /// # Errors
-    /// 107 for a `session` filter; 100 when the other nodes cannot be told.
+    /// 100 when the other nodes cannot be told.
     pub async fn disconnect(&self, req: DisconnectRequest) -> Result<DisconnectResult, ApiError> {
-        refuse_session_filter(&req.session)?;
         let disconnect = match req.disconnect {
             Some(d) => Disconnect::new(d.code, d.reason),
             None => Disconnect::FORCE_NO_RECONNECT,
@@ -229,9 +213,8 @@ impl ApiExecutor {
     /// `refresh`, on every node.
     ///
     /// # Errors
-    /// 107 for a `session` filter; 100 when the other nodes cannot be told.
+    /// 100 when the other nodes cannot be told.
     pub async fn refresh(&self, req: RefreshRequest) -> Result<RefreshResult, ApiError> {
-        refuse_session_filter(&req.session)?;
         let mut refresh = ServerRefresh::default();
         refresh.client = non_empty(&req.client).map(str::to_owned);
         refresh.expired = req.expired;

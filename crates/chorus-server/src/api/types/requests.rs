@@ -100,7 +100,7 @@ pub struct SubscribeRequest {
     /// Only this connection of the user.
     #[serde(default, deserialize_with = "nullable")]
     pub client: String,
-    /// Only this session: refused with 107 when set (sessions are not tracked by this server).
+    /// Only this session (accepted; sessions are not tracked by this server).
     #[serde(default, deserialize_with = "nullable")]
     pub session: String,
     /// Data for the subscribe push, raw JSON.
@@ -126,7 +126,7 @@ request!(
         channel: String,
         /// Only this connection.
         client: String,
-        /// Only this session: refused with 107 when set (sessions are not tracked by this server).
+        /// Only this session (accepted; sessions are not tracked by this server).
         session: String,
     }
 );
@@ -148,7 +148,7 @@ request!(
         user: String,
         /// Only this connection.
         client: String,
-        /// Only this session: refused with 107 when set (sessions are not tracked by this server).
+        /// Only this session (accepted; sessions are not tracked by this server).
         session: String,
         /// Connections (client ids) to keep.
         whitelist: Vec<String>,
@@ -164,7 +164,7 @@ request!(
         user: String,
         /// Only this connection.
         client: String,
-        /// Only this session: refused with 107 when set (sessions are not tracked by this server).
+        /// Only this session (accepted; sessions are not tracked by this server).
         session: String,
         /// Expire the connections now.
         expired: bool,
