@@ -36,6 +36,19 @@ pub struct ApiExecutor {
 
 /// The payload of a request: `b64<field>` (standard base64) when set, else the
 /// raw JSON field.
+/// Publication versions are refused rather than ignored: the engine does not
+/// drop publications by version yet, and publishing an older version as if it
+/// were new would do what the caller asked it not to.
+fn refuse_version(version: u64, epoch: &str) -> Result<(), ApiError> {
+    if version == 0 && epoch.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequestReason(
+            "publication version and version_epoch are not supported",
+        ))
+    }
+}
+
 fn payload(raw: &RawJson, b64: &str) -> Result<Bytes, ApiError> {
     if b64.is_empty() {
         return Ok(raw.0.clone());
@@ -107,6 +120,7 @@ impl ApiExecutor {
         if req.channel.is_empty() {
             return Err(ApiError::BadRequest);
         }
+        refuse_version(req.version, &req.version_epoch)?;
         let data = payload(&req.data, &req.b64data)?;
         let mut opts = ApiPublish::default();
         opts.skip_history = req.skip_history;
@@ -125,6 +139,7 @@ impl ApiExecutor {
         if req.channels.is_empty() {
             return Err(ApiError::BadRequest);
         }
+        refuse_version(req.version, &req.version_epoch)?;
         let data = payload(&req.data, &req.b64data)?;
         let mut opts = ApiPublish::default();
         opts.skip_history = req.skip_history;

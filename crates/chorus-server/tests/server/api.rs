@@ -237,6 +237,25 @@ async fn broadcast_reports_per_channel() {
 #[tokio::test]
 async fn user_methods() {
     let api = Api::default().await;
+    // Publication versions are refused, never ignored.
+    for (method, body) in [
+        (
+            "publish",
+            json!({"channel": "hist:x", "data": {}, "version": 2}),
+        ),
+        (
+            "publish",
+            json!({"channel": "hist:x", "data": {}, "version_epoch": "e"}),
+        ),
+        (
+            "broadcast",
+            json!({"channels": ["hist:x"], "data": {}, "version": 2}),
+        ),
+    ] {
+        let (status, v) = api.call(method, body).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        assert_eq!(v["error"]["code"], 107, "{method}: {v}");
+    }
     let sub = json!({
         "user": "42", "channel": "hist:x", "info": {"i": 1}, "b64data": "e30=",
         "expire_at": 0, "client": "", "session": "s",

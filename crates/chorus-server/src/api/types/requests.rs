@@ -22,9 +22,9 @@ request!(
         /// Delta candidate: subscribers that negotiated Fossil delta compression
         /// may receive this publication as a delta against the previous one.
         delta: bool,
-        /// Publication version (accepted, not used by this server).
+        /// Publication version: refused with 107 when set (not supported yet).
         version: u64,
-        /// Publication version epoch (accepted, not used by this server).
+        /// Publication version epoch: refused with 107 when set (not supported yet).
         version_epoch: String,
     }
 );
@@ -47,9 +47,9 @@ request!(
         /// Delta candidate: subscribers that negotiated Fossil delta compression
         /// may receive this publication as a delta against the previous one.
         delta: bool,
-        /// Publication version (accepted, not used by this server).
+        /// Publication version: refused with 107 when set (not supported yet).
         version: u64,
-        /// Publication version epoch (accepted, not used by this server).
+        /// Publication version epoch: refused with 107 when set (not supported yet).
         version_epoch: String,
     }
 );
